@@ -1,0 +1,1 @@
+"""certipub's concrete implementation: fixed-size tables, indices and ring buffers, as C."""

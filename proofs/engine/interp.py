@@ -1,0 +1,659 @@
+"""Symbolic evaluation of spec/ and impl/ functions, straight from their Python source.
+
+The interpreter walks the AST of the function the tests run. A branch on a symbolic
+condition forks: the function is run once per feasible path (decisions replayed by an
+oracle), and the paths' results are merged with If. Loops are never unrolled:
+
+- a *map loop* ``for i in range(lo, hi): X[i] = e(i); ...`` becomes, for every array it
+  stores to, ``Lambda k. If(lo <= k < hi, e(k), X[k])``;
+- a *search loop* ``for i in range(lo, hi): if c(i): ...; return/break`` introduces a
+  witness w with ``lo <= w <= hi``, ``c(w)`` when ``w < hi``, and ``not c(k)`` for every
+  ``lo <= k < w``: the lowest index that satisfies c, or hi when none does;
+- a comprehension ``tuple(e(k) for k in range(n))`` (also list, bytes) becomes a sequence
+  or array whose leaves are Lambdas.
+
+The subset is documented in docs/architecture.md; anything outside it raises
+`Unsupported` rather than being approximated.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import inspect
+import operator
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+import z3
+
+from spec.map import Map
+
+from .values import (
+    BOOL,
+    BUFFER,
+    BYTES,
+    INT,
+    U8,
+    ArrT,
+    MapT,
+    RecT,
+    SArray,
+    SeqT,
+    SMap,
+    SSeq,
+    const_array,
+    equal,
+    flatten,
+    fresh_name,
+    ite,
+    ty_of_value,
+    unflatten,
+)
+
+
+class Unsupported(Exception):
+    """The source uses a construct outside the documented subset."""
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Break(Exception):
+    pass
+
+
+def is_sym(v: Any) -> bool:
+    return isinstance(v, z3.ExprRef | SSeq | SArray | SMap)
+
+
+# ---------------------------------------------------------------------------------------
+# Paths
+
+
+class Path:
+    """One run: replays recorded branch decisions, records new ones and the path condition."""
+
+    def __init__(self, decisions: list[bool]) -> None:
+        self.decisions = decisions
+        self.pos = 0
+        self.condition: list[z3.BoolRef] = []
+        self.assumptions: list[z3.BoolRef] = []
+        self.forks_allowed = True
+
+    def decide(self, cond: Any) -> bool:
+        if isinstance(cond, bool):
+            return cond
+        c = z3.simplify(cond)
+        if z3.is_true(c):
+            return True
+        if z3.is_false(c):
+            return False
+        if not self.forks_allowed:
+            raise Unsupported("a branch on a symbolic condition inside a loop body or condition")
+        if self.pos == len(self.decisions):
+            self.decisions.append(True)
+        d = self.decisions[self.pos]
+        self.pos += 1
+        self.condition.append(cond if d else z3.Not(cond))
+        return d
+
+
+# ---------------------------------------------------------------------------------------
+# Source
+
+
+_ast_cache: dict[Any, ast.FunctionDef] = {}
+
+
+def function_ast(fn: Callable[..., Any]) -> ast.FunctionDef:
+    code = getattr(fn, "__code__", None)
+    if code not in _ast_cache:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+        node = tree.body[0]
+        if not isinstance(node, ast.FunctionDef):
+            raise Unsupported(f"{fn.__qualname__} is not a plain function")
+        _ast_cache[code] = node
+    return _ast_cache[code]
+
+
+def _is_user_function(fn: Any) -> bool:
+    mod = getattr(fn, "__module__", "") or ""
+    return inspect.isfunction(fn) and not mod.startswith(("z3", "dataclasses", "typing"))
+
+
+_BINOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.BitAnd: operator.and_,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
+    ast.LShift: operator.lshift,
+}
+
+_CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+def _and(a: Any, b: Any) -> Any:
+    if isinstance(a, bool) and isinstance(b, bool):
+        return a and b
+    return z3.And(a, b)
+
+
+# ---------------------------------------------------------------------------------------
+# The interpreter
+
+
+class Interp:
+    """Evaluates one path of a call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    # -- calls ---------------------------------------------------------------------------
+
+    def call(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        node = function_ast(fn)
+        sig = inspect.signature(fn)
+        bound = sig.bind(*args, **kwargs)
+        bound.apply_defaults()
+        env = dict(bound.arguments)
+        frame = _Frame(env, fn.__globals__)
+        try:
+            self.exec_block(node.body, frame)
+        except _Return as r:
+            return r.value
+        return None
+
+    # -- statements ----------------------------------------------------------------------
+
+    def exec_block(self, body: list[ast.stmt], frame: _Frame) -> None:
+        for stmt in body:
+            self.exec_stmt(stmt, frame)
+
+    def exec_stmt(self, s: ast.stmt, frame: _Frame) -> None:
+        if isinstance(s, ast.Expr):
+            if not isinstance(s.value, ast.Constant):
+                self.eval(s.value, frame)
+        elif isinstance(s, ast.Assign):
+            value = self.eval(s.value, frame)
+            for target in s.targets:
+                self.assign(target, value, frame)
+        elif isinstance(s, ast.AnnAssign):
+            if s.value is not None:
+                self.assign(s.target, self.eval(s.value, frame), frame)
+        elif isinstance(s, ast.AugAssign):
+            current = self.eval(_load(s.target), frame)
+            self.assign(s.target, self.binop(s.op, current, self.eval(s.value, frame)), frame)
+        elif isinstance(s, ast.Return):
+            raise _Return(None if s.value is None else self.eval(s.value, frame))
+        elif isinstance(s, ast.If):
+            if self.path.decide(self.truth(self.eval(s.test, frame))):
+                self.exec_block(s.body, frame)
+            else:
+                self.exec_block(s.orelse, frame)
+        elif isinstance(s, ast.For):
+            self.exec_for(s, frame)
+        elif isinstance(s, ast.Break):
+            raise _Break()
+        elif isinstance(s, ast.Pass):
+            pass
+        else:
+            raise Unsupported(f"statement {type(s).__name__} at line {s.lineno}")
+
+    def assign(self, target: ast.expr, value: Any, frame: _Frame) -> None:
+        if isinstance(target, ast.Name):
+            frame.env[target.id] = value
+        elif isinstance(target, ast.Tuple):
+            values = list(value) if not is_sym(value) else None
+            if values is None or len(values) != len(target.elts):
+                raise Unsupported("tuple assignment from a non-tuple")
+            for t, v in zip(target.elts, values, strict=True):
+                self.assign(t, v, frame)
+        elif isinstance(target, ast.Attribute):
+            setattr(self.eval(target.value, frame), target.attr, value)
+        elif isinstance(target, ast.Subscript):
+            container = self.eval(target.value, frame)
+            index = self.eval(target.slice, frame)
+            if isinstance(container, SArray):
+                container.set(index, value)
+            elif is_sym(index) and isinstance(container, list | bytearray):
+                raise Unsupported("a symbolic index into a concrete list")
+            else:
+                container[index] = value
+        else:
+            raise Unsupported(f"assignment to {type(target).__name__}")
+
+    # -- loops ---------------------------------------------------------------------------
+
+    def _range(self, it: ast.expr, frame: _Frame) -> tuple[Any, Any]:
+        if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"):
+            raise Unsupported("a loop over something other than range(...)")
+        bounds = [self.eval(a, frame) for a in it.args]
+        if len(bounds) == 1:
+            return 0, bounds[0]
+        if len(bounds) == 2:
+            return bounds[0], bounds[1]
+        raise Unsupported("range with a step")
+
+    def exec_for(self, s: ast.For, frame: _Frame) -> None:
+        if not isinstance(s.target, ast.Name) or s.orelse:
+            raise Unsupported("a for loop needs a plain variable and no else")
+        lo, hi = self._range(s.iter, frame)
+        body = s.body
+        if len(body) == 1 and isinstance(body[0], ast.If) and not body[0].orelse \
+                and isinstance(body[0].body[-1], ast.Return | ast.Break):
+            self.search_loop(s.target.id, lo, hi, body[0], frame)
+        else:
+            self.map_loop(s.target.id, lo, hi, body, frame)
+
+    def search_loop(self, var: str, lo: Any, hi: Any, test: ast.If, frame: _Frame) -> None:
+        k = z3.Int(fresh_name(var))
+        cond = self._pure(lambda: self.truth(self.eval(test.test, frame.bind(var, k))))
+        cond_k = cond if isinstance(cond, z3.ExprRef) else z3.BoolVal(bool(cond))
+        w = z3.Int(fresh_name(f"first_{var}"))
+        found = z3.And(lo <= w, w < hi, z3.substitute(cond_k, (k, w)))
+        none_before = z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < w), z3.Not(cond_k)))
+        self.path.assumptions.append(z3.And(z3.Or(found, w == hi), none_before))
+        if self.path.decide(w < hi):
+            frame.env[var] = w
+            try:
+                self.exec_block(test.body, frame)
+            except _Break:
+                return
+
+    def map_loop(self, var: str, lo: Any, hi: Any, body: list[ast.stmt], frame: _Frame) -> None:
+        k = z3.Int(fresh_name(var))
+        inner = frame.bind(var, k)
+        writes: list[tuple[SArray, list[z3.ExprRef]]] = []
+
+        def run() -> None:
+            for stmt in body:
+                if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                        and isinstance(stmt.targets[0], ast.Subscript)):
+                    raise Unsupported(f"map loop bodies hold only stores X[i] = e (line {stmt.lineno})")
+                target = stmt.targets[0]
+                array = self.eval(target.value, inner)
+                index = self.eval(target.slice, inner)
+                if not isinstance(array, SArray) or not (isinstance(index, z3.ExprRef) and index.eq(k)):
+                    raise Unsupported(f"a map loop stores at its own index only (line {stmt.lineno})")
+                writes.append((array, flatten(array.ty.elem, self.eval(stmt.value, inner))))
+
+        self._pure(run)
+        in_range = z3.And(lo <= k, k < hi)
+        for array, xs in writes:
+            array.replace([z3.Lambda([k], z3.If(in_range, x, z3.Select(a, k)))
+                           for a, x in zip(array.leaves, xs, strict=True)])
+
+    def _pure(self, thunk: Callable[[], Any]) -> Any:
+        saved = self.path.forks_allowed
+        self.path.forks_allowed = False
+        try:
+            return thunk()
+        finally:
+            self.path.forks_allowed = saved
+
+    # -- expressions ---------------------------------------------------------------------
+
+    def truth(self, v: Any) -> Any:
+        if isinstance(v, z3.ExprRef):
+            if z3.is_bool(v):
+                return v
+            return v != 0
+        if is_sym(v):
+            raise Unsupported("truth value of a symbolic container")
+        return bool(v)
+
+    def eval(self, e: ast.expr, frame: _Frame) -> Any:
+        method = getattr(self, f"eval_{type(e).__name__}", None)
+        if method is None:
+            raise Unsupported(f"expression {type(e).__name__} at line {getattr(e, 'lineno', '?')}")
+        return method(e, frame)
+
+    def eval_Constant(self, e: ast.Constant, frame: _Frame) -> Any:
+        return e.value
+
+    def eval_Name(self, e: ast.Name, frame: _Frame) -> Any:
+        return frame.lookup(e.id)
+
+    def eval_Attribute(self, e: ast.Attribute, frame: _Frame) -> Any:
+        obj = self.eval(e.value, frame)
+        return getattr(obj, e.attr)
+
+    def eval_Tuple(self, e: ast.Tuple, frame: _Frame) -> Any:
+        return tuple(self.eval(x, frame) for x in e.elts)
+
+    def eval_List(self, e: ast.List, frame: _Frame) -> Any:
+        return [self.eval(x, frame) for x in e.elts]
+
+    def eval_Subscript(self, e: ast.Subscript, frame: _Frame) -> Any:
+        obj = self.eval(e.value, frame)
+        if isinstance(e.slice, ast.Slice):
+            if e.slice.step is not None:
+                raise Unsupported("slice with a step")
+            lo = None if e.slice.lower is None else self.eval(e.slice.lower, frame)
+            hi = None if e.slice.upper is None else self.eval(e.slice.upper, frame)
+            if isinstance(obj, SSeq):
+                return obj.slice(lo, hi)
+            if isinstance(obj, SArray) and lo in (None, 0):
+                return obj.prefix(hi)
+            if is_sym(obj) or is_sym(lo) or is_sym(hi):
+                if isinstance(obj, tuple | bytes):
+                    return _lift_seq(obj).slice(lo, hi)
+                raise Unsupported("this slice")
+            return obj[lo:hi]
+        index = self.eval(e.slice, frame)
+        if isinstance(obj, SSeq | SArray):
+            return obj.get(index)
+        if isinstance(obj, SMap):
+            return obj.get(index)
+        if is_sym(index):
+            if isinstance(obj, tuple | bytes):
+                return _lift_seq(obj).get(index)
+            raise Unsupported("a symbolic index into a concrete container")
+        return obj[index]
+
+    def binop(self, op: ast.operator, a: Any, b: Any) -> Any:
+        if isinstance(op, ast.Add) and (isinstance(a, SSeq) or isinstance(b, SSeq)):
+            a, b = _as_seq(a, b), _as_seq(b, a)
+            if isinstance(b, SSeq) and isinstance(a, SSeq):
+                if z3.is_int_value(z3.simplify(b.length)) and z3.simplify(b.length).as_long() == 1:
+                    return a.append(b.get(0))
+                return a.concat(b)
+        if isinstance(op, ast.Mult) and isinstance(a, list) and len(a) == 1:
+            return SArray(ArrT(ty_of_value(a[0])), const_array(ty_of_value(a[0]), a[0]))
+        if isinstance(op, ast.FloorDiv):
+            return a // b if not is_sym(a) and not is_sym(b) else a / b
+        if isinstance(op, ast.Mod):
+            return a % b
+        if isinstance(op, ast.RShift):
+            if isinstance(a, z3.BitVecRef):
+                return z3.LShR(a, b)
+            return a >> b
+        fn = _BINOPS.get(type(op))
+        if fn is None:
+            raise Unsupported(f"operator {type(op).__name__}")
+        return fn(a, b)
+
+    def eval_BinOp(self, e: ast.BinOp, frame: _Frame) -> Any:
+        return self.binop(e.op, self.eval(e.left, frame), self.eval(e.right, frame))
+
+    def eval_UnaryOp(self, e: ast.UnaryOp, frame: _Frame) -> Any:
+        v = self.eval(e.operand, frame)
+        if isinstance(e.op, ast.Not):
+            t = self.truth(v)
+            return z3.Not(t) if isinstance(t, z3.ExprRef) else not t
+        if isinstance(e.op, ast.USub):
+            return -v
+        if isinstance(e.op, ast.Invert):
+            return ~v
+        raise Unsupported(f"unary {type(e.op).__name__}")
+
+    def eval_BoolOp(self, e: ast.BoolOp, frame: _Frame) -> Any:
+        # Both sides are evaluated: symbolic reads are total, so this is safe, and the
+        # result is the Boolean the condition means (and/or over truth values only).
+        values = [self.truth(self.eval(v, frame)) for v in e.values]
+        if all(isinstance(v, bool) for v in values):
+            return all(values) if isinstance(e.op, ast.And) else any(values)
+        return z3.And(values) if isinstance(e.op, ast.And) else z3.Or(values)
+
+    def eval_Compare(self, e: ast.Compare, frame: _Frame) -> Any:
+        left = self.eval(e.left, frame)
+        result: Any = True
+        for op, right_e in zip(e.ops, e.comparators, strict=True):
+            right = self.eval(right_e, frame)
+            result = _and(result, self.compare(op, left, right))
+            left = right
+        return result
+
+    def compare(self, op: ast.cmpop, a: Any, b: Any) -> Any:
+        if isinstance(op, ast.Eq | ast.NotEq):
+            if is_sym(a) or is_sym(b) or dataclasses.is_dataclass(a):
+                ty = ty_of_value(a if is_sym(a) or dataclasses.is_dataclass(a) else b)
+                eq = equal(ty, a, b)
+                return eq if isinstance(op, ast.Eq) else z3.Not(eq)
+            return a == b if isinstance(op, ast.Eq) else a != b
+        if isinstance(op, ast.In | ast.NotIn):
+            if isinstance(b, SMap):
+                r = b.__contains__(a)
+            elif isinstance(b, Map | dict) and is_sym(a):
+                r = z3.Or([a == k for k in b]) if len(b) else z3.BoolVal(False)
+            elif is_sym(a) or is_sym(b):
+                raise Unsupported("`in` on this container")
+            else:
+                r = a in b
+            if isinstance(op, ast.In):
+                return r
+            return z3.Not(r) if isinstance(r, z3.ExprRef) else not r
+        if isinstance(op, ast.Is | ast.IsNot):
+            if is_sym(a) or is_sym(b):
+                raise Unsupported("`is` on a symbolic value")
+            return (a is b) if isinstance(op, ast.Is) else (a is not b)
+        fn = _CMPOPS.get(type(op))
+        if fn is None:
+            raise Unsupported(f"comparison {type(op).__name__}")
+        if isinstance(a, z3.BitVecRef) or isinstance(b, z3.BitVecRef):
+            fn = {ast.Lt: z3.ULT, ast.LtE: z3.ULE, ast.Gt: z3.UGT, ast.GtE: z3.UGE}[type(op)]
+        return fn(a, b)
+
+    def eval_IfExp(self, e: ast.IfExp, frame: _Frame) -> Any:
+        c = self.truth(self.eval(e.test, frame))
+        if isinstance(c, bool):
+            return self.eval(e.body if c else e.orelse, frame)
+        a = self.eval(e.body, frame)
+        b = self.eval(e.orelse, frame)
+        ty = ty_of_value(a if is_sym(a) or not isinstance(b, z3.ExprRef | SSeq) else b)
+        return ite(c, ty, a, b)
+
+    def eval_Call(self, e: ast.Call, frame: _Frame) -> Any:
+        fn = self.eval(e.func, frame)
+        if fn in (tuple, list, bytes, bytearray) and len(e.args) == 1 \
+                and isinstance(e.args[0], ast.GeneratorExp | ast.ListComp):
+            return self.comprehension(fn, e.args[0], frame)
+        if fn is all and len(e.args) == 1 and isinstance(e.args[0], ast.GeneratorExp):
+            return self.forall(e.args[0], frame)
+        if fn is Map and len(e.args) == 1 and isinstance(e.args[0], ast.DictComp):
+            return self.map_comprehension(e.args[0], frame)
+        args = [self.eval(a, frame) for a in e.args]
+        kwargs = {k.arg: self.eval(k.value, frame) for k in e.keywords if k.arg is not None}
+        anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
+        if fn is len:
+            (x,) = args
+            return x.length if isinstance(x, SSeq) else len(x)
+        if fn is bytes and len(args) == 1 and isinstance(args[0], SSeq):
+            return args[0]
+        if fn is bytearray and len(args) == 1 and is_sym(args[0]):
+            return SArray(BUFFER, const_array(U8, 0))
+        if fn in (min, max) and len(args) == 2 and anything_symbolic:
+            a, b = args
+            return ite(a <= b if fn is min else a >= b, INT, a, b)
+        if isinstance(fn, type) and dataclasses.is_dataclass(fn):
+            return _construct(fn, args, kwargs)
+        if fn is dataclasses.replace:
+            return dataclasses.replace(*args, **kwargs)
+        if isinstance(getattr(fn, "__self__", None), SMap | SSeq | SArray):
+            return fn(*args, **kwargs)
+        if _is_user_function(fn) and (anything_symbolic or getattr(fn, "__module__", "").startswith(
+                ("spec", "impl", "proofs"))):
+            return self.call(fn, args, kwargs)
+        if anything_symbolic:
+            raise Unsupported(f"call of {getattr(fn, '__qualname__', fn)!r} on symbolic values")
+        return fn(*args, **kwargs)
+
+    def eval_ListComp(self, e: ast.ListComp, frame: _Frame) -> Any:
+        return self.comprehension(list, e, frame)
+
+    def comprehension(self, kind: type, g: ast.GeneratorExp | ast.ListComp, frame: _Frame) -> Any:
+        (gen,) = g.generators
+        if gen.ifs or not isinstance(gen.target, ast.Name):
+            raise Unsupported("a comprehension with a filter or a pattern")
+        lo, hi = self._range(gen.iter, frame)
+        k = z3.Int(fresh_name(gen.target.id))
+        elem = self._pure(lambda: self.eval(g.elt, frame.bind(gen.target.id, k)))
+        if isinstance(elem, list) and not elem:
+            return UNDEFINED
+        ty = BYTES.elem if kind in (bytes, bytearray) else ty_of_value(elem)
+        leaves = [z3.Lambda([k], z3.substitute(x, (k, k + lo))) for x in flatten(ty, elem)]
+        if kind in (tuple, bytes):
+            return SSeq(SeqT(ty, kind), z3.If(hi >= lo, hi - lo, 0), leaves)
+        return SArray(ArrT(ty, kind), leaves)
+
+
+    def _generator(self, g: ast.GeneratorExp | ast.ListComp | ast.DictComp,
+                   frame: _Frame) -> tuple[z3.ArithRef, Any, Any, _Frame, list[Any]]:
+        (gen,) = g.generators
+        if not isinstance(gen.target, ast.Name):
+            raise Unsupported("a comprehension over a pattern")
+        lo, hi = self._range(gen.iter, frame)
+        k = z3.Int(fresh_name(gen.target.id))
+        inner = frame.bind(gen.target.id, k)
+        conds = self._pure(lambda: [self.truth(self.eval(c, inner)) for c in gen.ifs])
+        return k, lo, hi, inner, conds
+
+    def forall(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
+        k, lo, hi, inner, conds = self._generator(g, frame)
+        body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
+        if isinstance(body, bool):
+            body = z3.BoolVal(body)
+        return z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < hi, *conds), body))
+
+    def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
+        k, lo, hi, inner, conds = self._generator(g, frame)
+        key = self._pure(lambda: self.eval(g.key, inner))
+        if not (isinstance(key, z3.ExprRef) and key.eq(k)):
+            raise Unsupported("a map comprehension keyed by anything but its variable")
+        value = self._pure(lambda: self.eval(g.value, inner))
+        ty = MapT(ty_of_value(value))
+        present = z3.Lambda([k], z3.And(lo <= k, k < hi, *conds))
+        return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
+
+
+class _Undefined:
+    """Contents no path may read (a C pointer left NULL): any value of the field's type."""
+
+
+UNDEFINED = _Undefined()
+
+
+def _construct(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    hints = {name: ty for name, ty in RecT(cls).fields}
+    names = [f.name for f in dataclasses.fields(cls)]
+    values = {**dict(zip(names, args, strict=False)), **kwargs}
+    for name, v in values.items():
+        if v is UNDEFINED:
+            values[name] = unflatten(hints[name], [z3.FreshConst(s, "undef") for s in hints[name].sorts()])
+    return cls(**values)
+
+
+def _as_seq(x: Any, other: Any) -> Any:
+    if isinstance(x, SSeq):
+        return x
+    if isinstance(x, tuple | bytes):
+        return _lift_seq(x, other.ty if isinstance(other, SSeq) else None)
+    return x
+
+
+def _lift_seq(x: tuple[Any, ...] | bytes, ty: SeqT | None = None) -> SSeq:
+    if ty is None:
+        ty = BYTES if isinstance(x, bytes) else SeqT(ty_of_value(x[0]))
+    return unflatten(ty, flatten(ty, x))
+
+
+def _load(target: ast.expr) -> ast.expr:
+    node = ast.parse(ast.unparse(target), mode="eval").body
+    return node
+
+
+class _Frame:
+    def __init__(self, env: dict[str, Any], globals_: dict[str, Any]) -> None:
+        self.env = env
+        self.globals = globals_
+
+    def bind(self, name: str, value: Any) -> _Frame:
+        return _Frame({**self.env, name: value}, self.globals)
+
+    def lookup(self, name: str) -> Any:
+        if name in self.env:
+            return self.env[name]
+        if name in self.globals:
+            return self.globals[name]
+        if hasattr(builtins, name):
+            return getattr(builtins, name)
+        raise Unsupported(f"unknown name {name}")
+
+
+# ---------------------------------------------------------------------------------------
+# Whole calls
+
+
+@dataclasses.dataclass
+class Outcome:
+    """A call's meaning: its result and its arguments afterwards, merged over all paths."""
+
+    result: Any
+    args: list[Any]
+    assumptions: list[z3.BoolRef]
+    paths: int
+
+
+MAX_PATHS = 512
+
+
+def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
+        kwargs: dict[str, Any] | None = None) -> Outcome:
+    """Evaluate fn symbolically on every path; make_args builds a fresh copy of the inputs.
+
+    The inputs are rebuilt for every path because impl functions mutate their arguments.
+    """
+    decisions: list[bool] = []
+    finished: list[tuple[z3.BoolRef, Any, list[Any]]] = []
+    assumptions: list[z3.BoolRef] = []
+    while True:
+        path = Path(decisions)
+        args = make_args()
+        result = Interp(path).call(fn, args, dict(kwargs or {}))
+        finished.append((z3.And(path.condition) if path.condition else z3.BoolVal(True), result, args))
+        assumptions.extend(path.assumptions)
+        if len(finished) > MAX_PATHS:
+            raise Unsupported(f"{fn.__qualname__} has more than {MAX_PATHS} paths")
+        del decisions[path.pos:]
+        while decisions and decisions[-1] is False:
+            decisions.pop()
+        if not decisions:
+            break
+        decisions[-1] = False
+    return _merge(finished, assumptions)
+
+
+def _merge(finished: list[tuple[z3.BoolRef, Any, list[Any]]], assumptions: list[z3.BoolRef]) -> Outcome:
+    _, result, args = finished[-1]
+    for cond, r, a in reversed(finished[:-1]):
+        result = merge_value(cond, r, result)
+        args = [merge_value(cond, x, y) for x, y in zip(a, args, strict=True)]
+    return Outcome(result, args, assumptions, len(finished))
+
+
+def merge_value(c: z3.BoolRef, a: Any, b: Any) -> Any:
+    """Merge two results of one call site: tuples elementwise, everything else by type."""
+    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
+        return tuple(merge_value(c, x, y) for x, y in zip(a, b, strict=True))
+    if a is None and b is None:
+        return None
+    if not is_sym(a) and not is_sym(b) and not dataclasses.is_dataclass(a) and a == b \
+            and type(a) is type(b):
+        return a
+    ty = ty_of_value(a if is_sym(a) or dataclasses.is_dataclass(a) or not is_sym(b) else b)
+    return ite(c, ty, a, b)
+
+
+__all__ = ["BOOL", "INT", "Interp", "Outcome", "Path", "Unsupported", "merge_value", "run", "unflatten"]

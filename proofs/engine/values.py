@@ -1,0 +1,460 @@
+"""Symbolic values: how a Python value of a given type is held as Z3 terms.
+
+Every type maps to a list of Z3 *leaves*:
+
+- ``int`` is one Int, ``bool`` one Bool, ``U8`` (a byte) one 8-bit vector;
+- a frozen or plain dataclass is the concatenation of its fields' leaves;
+- ``tuple[T, ...]`` and ``bytes`` (a sequence) are a length plus, for each leaf of T, an
+  array from position to that leaf;
+- ``list[T]`` and ``bytearray`` (a fixed-size kernel array) are, for each leaf of T, an
+  array from index to that leaf: arrays of records are held as records of arrays;
+- ``Map[int, T]`` (spec/map.py) is a membership array plus the arrays of ``list[T]``.
+
+No size is part of a type: a sequence carries its length as a term, an array is total.
+That is what lets one proof hold for every size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import z3
+
+from spec.map import Map
+
+_fresh_ids = itertools.count()
+
+
+def fresh_name(base: str) -> str:
+    return f"{base}!{next(_fresh_ids)}"
+
+
+# ---------------------------------------------------------------------------------------
+# Types
+
+
+class Ty:
+    """A symbolic type: knows its Z3 leaves."""
+
+    def sorts(self) -> list[z3.SortRef]:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class IntT(Ty):
+    def sorts(self) -> list[z3.SortRef]:
+        return [z3.IntSort()]
+
+
+@dataclasses.dataclass(frozen=True)
+class BoolT(Ty):
+    def sorts(self) -> list[z3.SortRef]:
+        return [z3.BoolSort()]
+
+
+@dataclasses.dataclass(frozen=True)
+class BVT(Ty):
+    width: int
+
+    def sorts(self) -> list[z3.SortRef]:
+        return [z3.BitVecSort(self.width)]
+
+
+@dataclasses.dataclass(frozen=True)
+class SeqT(Ty):
+    elem: Ty
+    native: type = tuple
+
+    def sorts(self) -> list[z3.SortRef]:
+        return [z3.IntSort()] + [z3.ArraySort(z3.IntSort(), s) for s in self.elem.sorts()]
+
+
+@dataclasses.dataclass(frozen=True)
+class ArrT(Ty):
+    elem: Ty
+    native: type = list
+
+    def sorts(self) -> list[z3.SortRef]:
+        return [z3.ArraySort(z3.IntSort(), s) for s in self.elem.sorts()]
+
+
+@dataclasses.dataclass(frozen=True)
+class MapT(Ty):
+    value: Ty
+
+    def sorts(self) -> list[z3.SortRef]:
+        return [z3.ArraySort(z3.IntSort(), z3.BoolSort())] + ArrT(self.value).sorts()
+
+
+@dataclasses.dataclass(frozen=True)
+class RecT(Ty):
+    cls: type
+
+    @property
+    def fields(self) -> list[tuple[str, Ty]]:
+        return _record_fields(self.cls)
+
+    def sorts(self) -> list[z3.SortRef]:
+        return [s for _, t in self.fields for s in t.sorts()]
+
+
+INT = IntT()
+BOOL = BoolT()
+U8 = BVT(8)
+BYTES = SeqT(U8, bytes)
+BUFFER = ArrT(U8, bytearray)
+
+_field_cache: dict[type, list[tuple[str, Ty]]] = {}
+
+
+def _record_fields(cls: type) -> list[tuple[str, Ty]]:
+    if cls not in _field_cache:
+        hints = typing.get_type_hints(cls)
+        _field_cache[cls] = [(f.name, ty_of_hint(hints[f.name])) for f in dataclasses.fields(cls)]
+    return _field_cache[cls]
+
+
+def ty_of_hint(hint: Any) -> Ty:
+    """The symbolic type of a Python type hint."""
+    if hint is int:
+        return INT
+    if hint is bool:
+        return BOOL
+    if hint is bytes:
+        return BYTES
+    if hint is bytearray:
+        return BUFFER
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return RecT(hint)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        return SeqT(ty_of_hint(args[0]))
+    if origin is list:
+        return ArrT(ty_of_hint(args[0]))
+    if origin is Map:
+        return MapT(ty_of_hint(args[1]))
+    if origin is typing.Annotated:
+        return args[1]
+    raise TypeError(f"no symbolic type for {hint!r}")
+
+
+def ty_of_value(v: Any) -> Ty:
+    """The symbolic type of a value that is already symbolic (or a concrete scalar)."""
+    if isinstance(v, SSeq | SArray | SMap):
+        return v.ty
+    if isinstance(v, bool) or z3.is_bool(v):
+        return BOOL
+    if isinstance(v, z3.BitVecRef):
+        return BVT(v.size())
+    if isinstance(v, int) or isinstance(v, z3.ArithRef):
+        return INT
+    if isinstance(v, bytes):
+        return BYTES
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return RecT(type(v))
+    raise TypeError(f"cannot type {v!r}")
+
+
+# ---------------------------------------------------------------------------------------
+# Symbolic containers
+
+
+class SSeq:
+    """An immutable symbolic sequence: a length and, per leaf of the element, an array."""
+
+    def __init__(self, ty: SeqT, length: Any, leaves: list[z3.ExprRef]) -> None:
+        self.ty = ty
+        self.length = length
+        self.leaves = leaves
+
+    def get(self, i: Any) -> Any:
+        return unflatten(self.ty.elem, [z3.Select(a, i) for a in self.leaves])
+
+    def slice(self, lo: Any, hi: Any) -> SSeq:
+        lo = 0 if lo is None else lo
+        hi = self.length if hi is None else hi
+        lo = z3.If(lo < 0, 0, lo) if not isinstance(lo, int) else max(lo, 0)
+        hi = _min(hi, self.length)
+        k = z3.Int(fresh_name("k"))
+        leaves = [z3.Lambda([k], z3.Select(a, k + lo)) for a in self.leaves]
+        return SSeq(self.ty, _max(hi - lo, 0), leaves)
+
+    def append(self, v: Any) -> SSeq:
+        xs = flatten(self.ty.elem, v)
+        return SSeq(self.ty, self.length + 1, [z3.Store(a, self.length, x) for a, x in zip(self.leaves, xs, strict=True)])
+
+    def concat(self, other: SSeq) -> SSeq:
+        k = z3.Int(fresh_name("k"))
+        leaves = [
+            z3.Lambda([k], z3.If(k < self.length, z3.Select(a, k), z3.Select(b, k - self.length)))
+            for a, b in zip(self.leaves, other.leaves, strict=True)
+        ]
+        return SSeq(self.ty, self.length + other.length, leaves)
+
+
+class SArray:
+    """A mutable symbolic kernel array; an element that is itself an array writes back."""
+
+    def __init__(self, ty: ArrT, leaves: list[z3.ExprRef], parent: tuple[SArray, Any] | None = None):
+        self.ty = ty
+        self.leaves = leaves
+        self.parent = parent
+
+    def get(self, i: Any) -> Any:
+        leaves = [z3.Select(a, i) for a in self.leaves]
+        if isinstance(self.ty.elem, ArrT):
+            return SArray(self.ty.elem, leaves, (self, i))
+        return unflatten(self.ty.elem, leaves)
+
+    def set(self, i: Any, v: Any) -> None:
+        xs = flatten(self.ty.elem, v)
+        self.replace([z3.Store(a, i, x) for a, x in zip(self.leaves, xs, strict=True)])
+
+    def replace(self, leaves: list[z3.ExprRef]) -> None:
+        self.leaves = leaves
+        if self.parent is not None:
+            owner, index = self.parent
+            owner.set(index, self)
+
+    def prefix(self, n: Any) -> SSeq:
+        """The first n elements, as a sequence (``bytes(buf[:n])``)."""
+        native = bytes if self.ty.native is bytearray else tuple
+        return SSeq(SeqT(self.ty.elem, native), n, list(self.leaves))
+
+
+class SMap:
+    """An immutable symbolic finite map from int keys: membership plus total value arrays."""
+
+    def __init__(self, ty: MapT, present: z3.ExprRef, values: list[z3.ExprRef]) -> None:
+        self.ty = ty
+        self.present = present
+        self.values = values
+
+    def __contains__(self, key: Any) -> Any:  # used by the interpreter, never by `in`
+        return z3.Select(self.present, key)
+
+    def get(self, key: Any) -> Any:
+        return unflatten(self.ty.value, [z3.Select(a, key) for a in self.values])
+
+    def set(self, key: Any, v: Any) -> SMap:
+        xs = flatten(self.ty.value, v)
+        values = [z3.Store(a, key, x) for a, x in zip(self.values, xs, strict=True)]
+        return SMap(self.ty, z3.Store(self.present, key, True), values)
+
+    def remove(self, key: Any) -> SMap:
+        return SMap(self.ty, z3.Store(self.present, key, False), list(self.values))
+
+
+# ---------------------------------------------------------------------------------------
+# Leaves
+
+
+def _lift_scalar(ty: Ty, v: Any) -> z3.ExprRef:
+    if isinstance(v, z3.ExprRef):
+        return v
+    if isinstance(ty, BoolT):
+        return z3.BoolVal(bool(v))
+    if isinstance(ty, BVT):
+        return z3.BitVecVal(v, ty.width)
+    return z3.IntVal(v)
+
+
+def const_array(ty: Ty, v: Any) -> list[z3.ExprRef]:
+    """Leaves of an array (of type ArrT(ty)) whose every element is v."""
+    return [z3.K(z3.IntSort(), x) for x in flatten(ty, v)]
+
+
+def _lift_items(ty: Ty, items: Sequence[Any]) -> list[z3.ExprRef]:
+    default = [z3.K(z3.IntSort(), z3.FreshConst(s, "undef")) for s in ty.sorts()]
+    leaves = default
+    for i, item in enumerate(items):
+        leaves = [z3.Store(a, i, x) for a, x in zip(leaves, flatten(ty, item), strict=True)]
+    return leaves
+
+
+def flatten(ty: Ty, v: Any) -> list[z3.ExprRef]:
+    """The Z3 leaves of v, a symbolic or concrete value of type ty."""
+    if isinstance(ty, IntT | BoolT | BVT):
+        return [_lift_scalar(ty, v)]
+    if isinstance(ty, RecT):
+        return [x for name, t in ty.fields for x in flatten(t, getattr(v, name))]
+    if isinstance(ty, SeqT):
+        if isinstance(v, SSeq):
+            return [_lift_scalar(INT, v.length), *v.leaves]
+        return [z3.IntVal(len(v)), *_lift_items(ty.elem, list(v))]
+    if isinstance(ty, ArrT):
+        if isinstance(v, SArray):
+            return list(v.leaves)
+        return _lift_items(ty.elem, list(v))
+    if isinstance(ty, MapT):
+        if isinstance(v, SMap):
+            return [v.present, *v.values]
+        keys = sorted(v.keys())
+        present = z3.K(z3.IntSort(), z3.BoolVal(False))
+        for k in keys:
+            present = z3.Store(present, k, True)
+        values = [z3.K(z3.IntSort(), z3.FreshConst(s, "undef")) for s in ty.value.sorts()]
+        for k in keys:
+            values = [z3.Store(a, k, x) for a, x in zip(values, flatten(ty.value, v[k]), strict=True)]
+        return [present, *values]
+    raise TypeError(ty)
+
+
+def unflatten(ty: Ty, leaves: Sequence[z3.ExprRef]) -> Any:
+    """The symbolic value of type ty held by these leaves."""
+    leaves = list(leaves)
+    if isinstance(ty, IntT | BoolT | BVT):
+        (x,) = leaves
+        return x
+    if isinstance(ty, RecT):
+        values = {}
+        pos = 0
+        for name, t in ty.fields:
+            n = len(t.sorts())
+            values[name] = unflatten(t, leaves[pos : pos + n])
+            pos += n
+        return ty.cls(**values)
+    if isinstance(ty, SeqT):
+        return SSeq(ty, leaves[0], leaves[1:])
+    if isinstance(ty, ArrT):
+        return SArray(ty, leaves)
+    if isinstance(ty, MapT):
+        return SMap(ty, leaves[0], leaves[1:])
+    raise TypeError(ty)
+
+
+def fresh(ty: Ty, name: str) -> Any:
+    """A value of type ty with a fresh, unconstrained constant for every leaf."""
+    leaves = [z3.Const(f"{name}.{i}" if len(ty.sorts()) > 1 else name, s) for i, s in enumerate(ty.sorts())]
+    return unflatten(ty, leaves)
+
+
+def wellformed(ty: Ty, v: Any) -> z3.BoolRef:
+    """What every value of the type satisfies but its leaves alone do not: lengths are >= 0."""
+    if isinstance(ty, SeqT):
+        length = flatten(ty, v)[0]
+        k = z3.Int(fresh_name("k"))
+        inner = wellformed(ty.elem, v.get(k))
+        if z3.is_true(z3.simplify(inner)):
+            return length >= 0
+        return z3.And(length >= 0, z3.ForAll([k], z3.Implies(z3.And(0 <= k, k < length), inner)))
+    if isinstance(ty, RecT):
+        return z3.And([wellformed(t, getattr(v, n)) for n, t in ty.fields])
+    return z3.BoolVal(True)
+
+
+# ---------------------------------------------------------------------------------------
+# Merging and equality
+
+
+def _store_chain(a: z3.ExprRef) -> list[z3.ExprRef]:
+    chain = [a]
+    while z3.is_store(chain[-1]):
+        chain.append(chain[-1].arg(0))
+    return chain
+
+
+def _merge_leaf(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
+    if a.eq(b):
+        return a
+    if z3.is_array(a):
+        # Keep a common base and guard each store by its side: Store(x, i, If(c, v, x[i]))
+        # proves far faster than If(c, Store(x, i, v), x).
+        ids_a = {n.get_id(): pos for pos, n in enumerate(_store_chain(a))}
+        for pos_b, node in enumerate(_store_chain(b)):
+            if node.get_id() in ids_a:
+                base = node
+                stores_a = _store_chain(a)[: ids_a[node.get_id()]]
+                stores_b = _store_chain(b)[:pos_b]
+                out = base
+                for s in reversed(stores_a):
+                    out = z3.Store(out, s.arg(1), z3.If(c, s.arg(2), z3.Select(out, s.arg(1))))
+                for s in reversed(stores_b):
+                    out = z3.Store(out, s.arg(1), z3.If(c, z3.Select(out, s.arg(1)), s.arg(2)))
+                return out
+    return z3.If(c, a, b)
+
+
+def ite(c: Any, ty: Ty, a: Any, b: Any) -> Any:
+    """The value that is a where c holds and b elsewhere."""
+    if isinstance(c, bool):
+        return a if c else b
+    if isinstance(ty, IntT | BoolT | BVT) and not isinstance(a, z3.ExprRef) and not isinstance(b, z3.ExprRef):
+        if a == b:
+            return a
+    leaves = [_merge_leaf(c, x, y) for x, y in zip(flatten(ty, a), flatten(ty, b), strict=True)]
+    return unflatten(ty, leaves)
+
+
+def equal(ty: Ty, a: Any, b: Any) -> z3.BoolRef:
+    """Value equality: pointwise on the visible part, never array extensionality."""
+    if isinstance(ty, IntT | BoolT | BVT):
+        return _lift_scalar(ty, a) == _lift_scalar(ty, b)
+    if isinstance(ty, RecT):
+        return z3.And([equal(t, getattr(a, n), getattr(b, n)) for n, t in ty.fields])
+    if isinstance(ty, SeqT):
+        la, *xa = flatten(ty, a)
+        lb, *xb = flatten(ty, b)
+        k = z3.Int(fresh_name("i"))
+        elems = equal(ty.elem, unflatten(ty.elem, [z3.Select(x, k) for x in xa]),
+                      unflatten(ty.elem, [z3.Select(x, k) for x in xb]))
+        return z3.And(la == lb, z3.ForAll([k], z3.Implies(z3.And(0 <= k, k < la), elems)))
+    if isinstance(ty, MapT):
+        pa, *va = flatten(ty, a)
+        pb, *vb = flatten(ty, b)
+        k = z3.Int(fresh_name("key"))
+        vals = equal(ty.value, unflatten(ty.value, [z3.Select(x, k) for x in va]),
+                     unflatten(ty.value, [z3.Select(x, k) for x in vb]))
+        return z3.ForAll([k], z3.And(pa[k] == pb[k], z3.Implies(pa[k], vals)))
+    raise TypeError(f"no equality for {ty}")
+
+
+def _min(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int):
+        return min(a, b)
+    return z3.If(a <= b, a, b)
+
+
+def _max(a: Any, b: Any) -> Any:
+    if isinstance(a, int) and isinstance(b, int):
+        return max(a, b)
+    return z3.If(a >= b, a, b)
+
+
+# ---------------------------------------------------------------------------------------
+# Back to Python
+
+
+def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | None = None) -> Any:
+    """The Python value that v denotes in model; arrays are read up to size(array) entries."""
+
+    def ev(x: Any) -> Any:
+        return model.eval(_lift_scalar(ty if isinstance(ty, IntT | BoolT | BVT) else INT, x),
+                          model_completion=True)
+
+    if isinstance(ty, BoolT):
+        return z3.is_true(ev(v))
+    if isinstance(ty, IntT | BVT):
+        return ev(v).as_long()
+    if isinstance(ty, RecT):
+        return ty.cls(**{n: concrete(t, getattr(v, n), model, size) for n, t in ty.fields})
+    if isinstance(ty, SeqT):
+        n = concrete(INT, flatten(ty, v)[0], model)
+        items = [concrete(ty.elem, v.get(i), model, size) for i in range(max(n, 0))]
+        return bytes(items) if ty.native is bytes else tuple(items)
+    if isinstance(ty, ArrT):
+        n = size(v) if size else 0
+        items = [concrete(ty.elem, v.get(i), model, size) for i in range(n)]
+        return bytearray(items) if ty.native is bytearray else items
+    if isinstance(ty, MapT):
+        n = size(v) if size else 0
+        return Map({i: concrete(ty.value, v.get(i), model, size) for i in range(n)
+                    if z3.is_true(model.eval(z3.Select(v.present, i), model_completion=True))})
+    raise TypeError(ty)
+
+

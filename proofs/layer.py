@@ -1,0 +1,38 @@
+"""Conclusions every layer's proof states the same way."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import z3
+
+from .engine.values import ArrT, RecT, equal, fresh_name, ty_of_value
+
+
+def equal_results(got: tuple[Any, ...], want: tuple[Any, ...]) -> z3.BoolRef:
+    """The impl's results, read as the spec's, are the spec's results."""
+    if len(got) != len(want):
+        raise ValueError(f"{len(got)} results against the spec's {len(want)}")
+    return z3.And([equal(ty_of_value(w), g, w) for g, w in zip(got, want, strict=True)])
+
+
+def _same(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
+    """Pointwise equality of two leaves, through every level of array."""
+    if z3.is_array(a):
+        k = z3.Int(fresh_name("j"))
+        return z3.ForAll([k], _same(z3.Select(a, k), z3.Select(b, k)))
+    return a == b
+
+
+def differs_only_at(ty: RecT, before: Any, after: Any, index: Any) -> z3.BoolRef:
+    """Every scalar field is unchanged, and every table entry but `index`, down to its bytes."""
+    other = z3.Int(fresh_name("other"))
+    same = []
+    for name, fty in ty.fields:
+        a, b = getattr(before, name), getattr(after, name)
+        if isinstance(fty, ArrT):
+            same += [_same(z3.Select(x, other), z3.Select(y, other))
+                     for x, y in zip(a.leaves, b.leaves, strict=True)]
+        else:
+            same.append(equal(fty, a, b))
+    return z3.ForAll([other], z3.Implies(other != index, z3.And(same)))

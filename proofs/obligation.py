@@ -1,0 +1,198 @@
+"""Proof obligations: a registry, the check, and counterexamples a person can read and replay.
+
+An obligation is a function returning a `Goal`: hypotheses, a conclusion, the named
+inputs to show when it fails, and a replay function that reruns a concrete case on the
+executable spec and impl. Checking it is two solver calls: the hypotheses alone must be
+satisfiable (else the obligation is *vacuous* and fails), and hypotheses plus the negated
+conclusion must be unsatisfiable (else the model is a counterexample).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import z3
+
+from .engine.values import Ty, concrete
+
+REGISTRY: dict[str, Callable[[], Goal]] = {}
+
+
+def obligation(name: str) -> Callable[[Callable[..., Goal]], Callable[..., Goal]]:
+    """Register a goal builder under its name, `layer.operation.kind`."""
+    if not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+", name):
+        raise ValueError(f"obligation names are layer.operation.kind, not {name!r}")
+
+    def register(fn: Callable[..., Goal]) -> Callable[..., Goal]:
+        if name in REGISTRY:
+            raise ValueError(f"obligation {name} registered twice")
+        REGISTRY[name] = fn
+        fn.obligation_name = name  # type: ignore[attr-defined]
+        return fn
+
+    return register
+
+
+@dataclasses.dataclass
+class Shown:
+    """An input to print and replay: its type, its symbolic value, how to size its arrays."""
+
+    ty: Ty
+    value: Any
+    size: Callable[[Any, z3.ModelRef], int] | None = None
+
+
+@dataclasses.dataclass
+class Goal:
+    hypotheses: list[z3.BoolRef]
+    conclusion: z3.BoolRef
+    inputs: dict[str, Shown]
+    replay: Callable[..., Any] | None = None
+    replay_module: str = ""
+    replay_extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    compare: Callable[[dict[str, Any]], str] | None = None
+
+
+@dataclasses.dataclass
+class Result:
+    name: str
+    status: str  # proved | counterexample | vacuous | unknown | error
+    seconds: float
+    detail: str = ""
+    replay_file: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "proved"
+
+
+def _solver(timeout_ms: int) -> z3.Solver:
+    s = z3.Solver()
+    s.set("timeout", timeout_ms)
+    return s
+
+
+def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None) -> Result:
+    """Prove goal, or explain why not."""
+    start = time.perf_counter()
+    ms = max(1, int(timeout_s * 1000))
+    s = _solver(ms)
+    s.add(*goal.hypotheses)
+    sat = s.check()
+    if sat == z3.unsat:
+        return Result(name, "vacuous", time.perf_counter() - start, "the hypotheses are unsatisfiable")
+    if sat == z3.unknown:
+        return Result(name, "unknown", time.perf_counter() - start,
+                      f"satisfiability of the hypotheses unknown: {s.reason_unknown()}")
+    s.add(z3.Not(goal.conclusion))
+    answer = s.check()
+    seconds = time.perf_counter() - start
+    if answer == z3.unsat:
+        return Result(name, "proved", seconds)
+    if answer == z3.unknown:
+        return Result(name, "unknown", seconds, f"solver: {s.reason_unknown()}")
+    values = concretize(goal, s.model())
+    detail = describe(goal, values)
+    replay_file = ""
+    if goal.replay is not None and replay_dir is not None:
+        replay_file = str(write_replay(name, goal, values, replay_dir))
+    return Result(name, "counterexample", seconds, detail, replay_file)
+
+
+def concretize(goal: Goal, model: z3.ModelRef) -> dict[str, Any]:
+    out = {}
+    for key, shown in goal.inputs.items():
+        size = (lambda arr, _s=shown: _s.size(arr, model)) if shown.size else None
+        out[key] = concrete(shown.ty, shown.value, model, size)
+    return out
+
+
+def describe(goal: Goal, values: dict[str, Any]) -> str:
+    lines = ["counterexample:"]
+    for key, v in values.items():
+        lines.append(f"  {key} = {_pretty(v)}")
+    if goal.compare is not None:
+        lines.append(goal.compare(values))
+    return "\n".join(lines)
+
+
+def _pretty(v: Any) -> str:
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        inner = ",\n".join(f"      {f.name}={source(getattr(v, f.name))}" for f in dataclasses.fields(v))
+        return f"{type(v).__name__}(\n{inner})"
+    return source(v)
+
+
+def source(v: Any) -> str:
+    """Python source for v, with long zero-filled buffers written short."""
+    if isinstance(v, bytes | bytearray):
+        body = bytes(v).rstrip(b"\0")
+        if len(v) - len(body) > 8:
+            text = f"{body!r}.ljust({len(v)}, b'\\0')"
+            return f"bytearray({text})" if isinstance(v, bytearray) else text
+        return repr(v)
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        fields = ", ".join(f"{f.name}={source(getattr(v, f.name))}" for f in dataclasses.fields(v))
+        return f"{type(v).__name__}({fields})"
+    if isinstance(v, list):
+        return "[" + ", ".join(source(x) for x in v) + "]"
+    if isinstance(v, tuple):
+        return "(" + "".join(source(x) + ", " for x in v) + ")"
+    if hasattr(v, "items") and callable(v.items):
+        inner = ", ".join(f"{source(k)}: {source(x)}" for k, x in v.items())
+        return f"{type(v).__name__}({{{inner}}})"
+    return repr(v)
+
+
+def _imports(values: dict[str, Any]) -> list[str]:
+    seen: set[tuple[str, str]] = set()
+
+    def walk(v: Any) -> None:
+        if dataclasses.is_dataclass(v) and not isinstance(v, type):
+            seen.add((type(v).__module__, type(v).__name__))
+            for f in dataclasses.fields(v):
+                walk(getattr(v, f.name))
+        elif isinstance(v, list | tuple):
+            for x in v:
+                walk(x)
+        elif hasattr(v, "items") and callable(v.items):
+            seen.add((type(v).__module__, type(v).__name__))
+            for x in v.values():
+                walk(x)
+
+    for v in values.values():
+        walk(v)
+    return [f"from {m} import {n}" for m, n in sorted(seen)]
+
+
+def write_replay(name: str, goal: Goal, values: dict[str, Any], directory: Path) -> Path:
+    """A pytest file that reruns this exact case on the executable spec and impl."""
+    assert goal.replay is not None
+    directory.mkdir(parents=True, exist_ok=True)
+    ident = name.replace(".", "_")
+    fn = goal.replay
+    args = ",\n".join(f"        {k}={source(v)}" for k, v in {**goal.replay_extra, **values}.items())
+    impl_arg = f"import_module({goal.replay_module!r})" if goal.replay_module else "None"
+    text = "\n".join([
+        f'"""Replays the counterexample to {name} found by `python -m proofs`."""',
+        "from importlib import import_module",
+        "",
+        *_imports(values),
+        f"from {fn.__module__} import {fn.__name__}",
+        "",
+        "",
+        f"def test_replay_{ident}() -> None:",
+        f"    {fn.__name__}(",
+        f"        impl={impl_arg},",
+        args + ",",
+        "    )",
+        "",
+    ])
+    path = directory / f"test_replay_{ident}.py"
+    path.write_text(text)
+    return path

@@ -1,0 +1,1 @@
+"""certipub's abstract specification: pure functions over immutable values."""

@@ -1,0 +1,97 @@
+"""The kernel ABI: every number a user of certipub can observe, in one table.
+
+The values are those of ../shared/ABI.md; mCertikOS's errno values are kept where it
+has them. `Config` holds the sizes a user may change; its defaults are the ABI's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# System call numbers (eax on `int $0x30`).
+SYS_SPAWN = 1
+SYS_YIELD = 2
+SYS_EXIT = 5
+SYS_MMAP = 6
+SYS_MUNMAP = 7
+SYS_TOPIC_CREATE = 10
+SYS_TOPIC_LOOKUP = 11
+SYS_TOPIC_DESTROY = 12
+SYS_SUB = 13
+SYS_UNSUB = 14
+SYS_PUB = 15
+SYS_RECV = 16
+SYS_STAT = 17
+SYS_CB_RET = 18
+
+T_SYSCALL = 48
+T_PGFLT = 14
+
+# Errno values (eax on return).
+E_SUCC = 0
+E_MEM = 1
+E_INVAL_CALLNR = 3
+E_INVAL_ADDR = 4
+E_INVAL_PID = 5
+E_EXCEEDS_QUOTA = 23
+E_MAX_CHILDREN = 24
+E_INVAL_CHILD_ID = 25
+E_INVAL_TOPIC = 26
+E_TOPIC_EXISTS = 27
+E_PERM = 28
+E_NOT_SUBSCRIBED = 29
+E_ALREADY_SUBSCRIBED = 30
+E_EMPTY = 31
+E_MSGSIZE = 32
+E_NOSPACE = 33
+E_INVAL_ARG = 34
+E_NOT_IN_CALLBACK = 35
+
+# Page-table entry bits (Intel SDM vol. 3, 4.3).
+PTE_P = 0x001
+PTE_W = 0x002
+PTE_U = 0x004
+PTE_PWT = 0x008
+PTE_PCD = 0x010
+PTE_A = 0x020
+PTE_D = 0x040
+PTE_PS = 0x080
+PTE_G = 0x100
+
+# Page-fault error-code bits.
+PFEC_P = 0x1
+PFEC_W = 0x2
+PFEC_U = 0x4
+
+RESERVED_TOPIC_NAMES = (b"sys.kbd", b"sys.timer")
+SYSTEM_PREFIX = b"sys."
+
+
+@dataclass(frozen=True)
+class Config:
+    """The sizes of one kernel; every field defaults to the ABI's value."""
+
+    PAGE_SIZE: int = 4096
+    VM_USERLO: int = 0x40000000
+    VM_USERHI: int = 0xF0000000
+    NUM_PROC: int = 64
+    MAX_CHILDREN: int = 3
+    ROOT_QUOTA: int = 1024
+    NUM_TOPIC: int = 64
+    NUM_RESERVED: int = 2
+    NUM_SUB: int = 256
+    MSG_MAX: int = 64
+    QLEN_MAX: int = 1024
+    NAME_MAX: int = 32
+
+
+DEFAULT = Config()
+
+
+class PageFault(Exception):  # noqa: N818 - the name is the ABI's
+    """A refused user access: `va` is the first faulting address (CR2), `error_code` Intel's P|W|U."""
+
+    def __init__(self, va: int, error_code: int) -> None:
+        super().__init__(f"page fault at {va:#010x}, error code {error_code:#x}")
+        self.va = va
+        self.error_code = error_code
