@@ -131,6 +131,12 @@ class Setting:
         out = run(abstract, lambda: [table])
         return out.result, out.assumptions
 
+    def sizes(self) -> list[z3.ArithRef]:
+        t = self.table
+        lengths = [flatten(ty, a)[0] if ty is BYTES else a
+                   for ty, a in zip(OPERATIONS[self.op][0], self.args, strict=True)]
+        return [t.nslots, t.qlen_max, t.msg_max, *lengths]
+
     def inputs(self) -> dict[str, Shown]:
         shown = {"table": Shown(TABLE, self.pre(), _table_size(self.pre()))}
         for i, ty in enumerate(OPERATIONS[self.op][0]):
@@ -152,7 +158,7 @@ def _table_size(t: MsgTable) -> Callable[[Any, z3.ModelRef], int]:
         while node.parent is not None:
             node, index = node.parent[0], node.parent[1]
             depth += 1
-        n = min(ev(t.nslots).as_long(), 8)
+        n = ev(t.nslots).as_long()
         if depth == 0:
             return max(n, 0)
         if depth == 1:
@@ -179,7 +185,7 @@ def refines(op: str, impl: types.ModuleType = impl_message, capacity: int | None
     conclusion = z3.And(equal_results(got, want_results), _equal_state(after, want_state))
     hyps = [*s.hypotheses, *out.assumptions, *assume_before, *assume_after, *spec_out.assumptions]
     return Goal(hyps, conclusion, s.inputs(), replay=replay_refines, replay_module=impl.__name__, replay_extra={"op": op},
-                compare=lambda v: compare_refines(op, impl, v))
+                compare=lambda v: compare_refines(op, impl, v), sizes=s.sizes())
 
 
 def _equal_state(a: Mailboxes, b: Mailboxes) -> z3.BoolRef:
@@ -192,7 +198,7 @@ def preserves(op: str, impl: types.ModuleType = impl_message, capacity: int | No
     out = _impl_outcome(s, impl)
     ok = run(table_ok, lambda: [out.args[0]])
     return Goal([*s.hypotheses, *out.assumptions, *ok.assumptions], ok.result, s.inputs(),
-                replay=replay_preserves, replay_module=impl.__name__, replay_extra={"op": op})
+                sizes=s.sizes(), replay=replay_preserves, replay_module=impl.__name__, replay_extra={"op": op})
 
 
 def isolated(op: str, impl: types.ModuleType = impl_message, capacity: int | None = None) -> Goal:
@@ -201,7 +207,7 @@ def isolated(op: str, impl: types.ModuleType = impl_message, capacity: int | Non
     out = _impl_outcome(s, impl)
     q = out.result[1] if op == "create" else s.args[0]
     frame = differs_only_at(TABLE, s.pre(), out.args[0], q)
-    return Goal([*s.hypotheses, *out.assumptions], frame, s.inputs(),
+    return Goal([*s.hypotheses, *out.assumptions], frame, s.inputs(), sizes=s.sizes(),
                 replay=replay_isolated, replay_module=impl.__name__, replay_extra={"op": op})
 
 

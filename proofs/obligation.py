@@ -56,6 +56,7 @@ class Goal:
     replay_module: str = ""
     replay_extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     compare: Callable[[dict[str, Any]], str] | None = None
+    sizes: list[z3.ArithRef] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -91,17 +92,36 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
                       f"satisfiability of the hypotheses unknown: {s.reason_unknown()}")
     s.add(z3.Not(goal.conclusion))
     answer = s.check()
-    seconds = time.perf_counter() - start
     if answer == z3.unsat:
-        return Result(name, "proved", seconds)
-    if answer == z3.unknown:
+        return Result(name, "proved", time.perf_counter() - start)
+    model = small_model(s, goal.sizes, min(ms, 10000)) or (s.model() if answer == z3.sat else None)
+    seconds = time.perf_counter() - start
+    if model is None:
         return Result(name, "unknown", seconds, f"solver: {s.reason_unknown()}")
-    values = concretize(goal, s.model())
+    values = concretize(goal, model)
     detail = describe(goal, values)
     replay_file = ""
     if goal.replay is not None and replay_dir is not None:
         replay_file = str(write_replay(name, goal, values, replay_dir))
     return Result(name, "counterexample", seconds, detail, replay_file)
+
+
+SMALL_BOUNDS = (2, 4, 8, 64)
+
+
+def small_model(s: z3.Solver, sizes: list[z3.ArithRef], timeout_ms: int = 10000) -> z3.ModelRef | None:
+    """A counterexample with every size as small as it can be found: easier to read, and
+    often found where the unbounded query answered unknown."""
+    for bound in SMALL_BOUNDS if sizes else ():
+        s.push()
+        s.set("timeout", timeout_ms)
+        s.add(*[z3.And(-bound <= x, x <= bound) for x in sizes])
+        answer = s.check()
+        model = s.model() if answer == z3.sat else None
+        s.pop()
+        if model is not None:
+            return model
+    return None
 
 
 def concretize(goal: Goal, model: z3.ModelRef) -> dict[str, Any]:

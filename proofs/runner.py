@@ -1,0 +1,158 @@
+"""`python -m proofs`: find every obligation, prove them in parallel, report.
+
+Each obligation runs in its own process (built there, so a slow or crashing one harms no
+other), under a wall-clock limit. The exit status is 0 only when every selected
+obligation is proved and at least one was selected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import multiprocessing as mp
+import os
+import pkgutil
+import sys
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from dataclasses import asdict
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from .obligation import REGISTRY, Result, check
+
+INFRASTRUCTURE = {"runner", "obligation", "layer", "__main__"}
+
+
+def discover() -> dict[str, object]:
+    """Import every layer module of this package; each registers its obligations."""
+    package = Path(__file__).parent
+    for info in pkgutil.iter_modules([str(package)]):
+        if not info.ispkg and info.name not in INFRASTRUCTURE:
+            importlib.import_module(f"{__package__}.{info.name}")
+    return dict(REGISTRY)
+
+
+def select(names: list[str], layers: list[str], keywords: list[str]) -> list[str]:
+    chosen = []
+    for name in sorted(names):
+        if layers and name.split(".")[0] not in layers:
+            continue
+        if keywords and not any(k in name for k in keywords):
+            continue
+        chosen.append(name)
+    return chosen
+
+
+def _work(name: str, timeout: float, replay_dir: str, conn: Connection) -> None:
+    start = time.perf_counter()
+    try:
+        goal = REGISTRY[name]()
+        result = check(name, goal, timeout, Path(replay_dir))
+        result.seconds = time.perf_counter() - start
+    except Exception:  # noqa: BLE001 - an obligation that cannot be built fails, visibly
+        result = Result(name, "error", time.perf_counter() - start, traceback.format_exc())
+    conn.send(result)
+    conn.close()
+
+
+def prove_all(names: list[str], jobs: int, timeout: float, replay_dir: Path,
+              report: callable = print) -> list[Result]:  # type: ignore[valid-type]
+    ctx = mp.get_context("fork")
+    pending = list(names)
+    running: dict[Connection, tuple[str, mp.Process, float]] = {}
+    results: list[Result] = []
+    total = len(names)
+    while pending or running:
+        while pending and len(running) < jobs:
+            name = pending.pop(0)
+            recv, send = ctx.Pipe(duplex=False)
+            proc = ctx.Process(target=_work, args=(name, timeout, str(replay_dir), send), daemon=True)
+            proc.start()
+            send.close()
+            running[recv] = (name, proc, time.perf_counter())
+        ready = wait(list(running), timeout=0.2)
+        now = time.perf_counter()
+        for conn in list(running):
+            name, proc, started = running[conn]
+            result = None
+            if conn in ready:
+                try:
+                    result = conn.recv()
+                except EOFError:
+                    result = Result(name, "error", now - started, f"worker died (exit {proc.exitcode})")
+            elif now - started > timeout + 10:
+                proc.kill()
+                result = Result(name, "timeout", now - started, f"no answer within {timeout:.0f} s")
+            if result is not None:
+                proc.join()
+                conn.close()
+                del running[conn]
+                results.append(result)
+                report(_line(len(results), total, result))
+    return sorted(results, key=lambda r: r.name)
+
+
+def _line(done: int, total: int, r: Result) -> str:
+    width = len(str(total))
+    head = f"[{done:>{width}}/{total}] {r.status:<14} {r.name:<40} {r.seconds:7.2f}s"
+    if r.ok:
+        return head
+    text = "\n".join("    " + line for line in r.detail.splitlines())
+    if r.replay_file:
+        text += f"\n    replay: pytest {r.replay_file}"
+    return f"{head}\n{text}"
+
+
+def write_json(path: Path, results: list[Result]) -> None:
+    path.write_text(json.dumps([asdict(r) for r in results], indent=2))
+
+
+def write_junit(path: Path, results: list[Result]) -> None:
+    failures = sum(1 for r in results if not r.ok)
+    suite = ET.Element("testsuite", name="proofs", tests=str(len(results)), failures=str(failures),
+                       errors="0", time=f"{sum(r.seconds for r in results):.3f}")
+    for r in results:
+        layer = r.name.split(".")[0]
+        case = ET.SubElement(suite, "testcase", classname=f"proofs.{layer}", name=r.name,
+                             time=f"{r.seconds:.3f}")
+        if not r.ok:
+            failure = ET.SubElement(case, "failure", message=r.status)
+            failure.text = r.detail + (f"\nreplay: {r.replay_file}" if r.replay_file else "")
+    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m proofs", description=__doc__.splitlines()[0])
+    p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds per obligation")
+    p.add_argument("--layer", action="append", default=[], help="only this layer (repeatable)")
+    p.add_argument("-k", dest="keywords", action="append", default=[],
+                   help="only obligations whose name contains this (repeatable)")
+    p.add_argument("--list", action="store_true", help="list the selected obligations and stop")
+    p.add_argument("--json", type=Path, help="write the results as JSON")
+    p.add_argument("--junit", type=Path, help="write the results as JUnit XML")
+    p.add_argument("--replay-dir", type=Path, default=Path("tests/replay"),
+                   help="where counterexamples are written as pytest files")
+    args = p.parse_args(argv)
+
+    names = select(list(discover()), args.layer, args.keywords)
+    if args.list:
+        print("\n".join(names))
+        return 0 if names else 2
+    if not names:
+        print("no obligation matches the selection", file=sys.stderr)
+        return 2
+    print(f"proving {len(names)} obligations with {args.jobs} processes", flush=True)
+    start = time.perf_counter()
+    results = prove_all(names, max(1, args.jobs), args.timeout, args.replay_dir,
+                        report=lambda line: print(line, flush=True))
+    if args.json:
+        write_json(args.json, results)
+    if args.junit:
+        write_junit(args.junit, results)
+    proved = sum(r.ok for r in results)
+    print(f"{proved} proved, {len(results) - proved} not proved, in {time.perf_counter() - start:.1f} s")
+    return 0 if proved == len(results) else 1
