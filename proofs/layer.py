@@ -16,11 +16,11 @@ def equal_results(got: tuple[Any, ...], want: tuple[Any, ...]) -> z3.BoolRef:
     return z3.And([equal(ty_of_value(w), g, w) for g, w in zip(got, want, strict=True)])
 
 
-def _same(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
+def same_leaf(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
     """Pointwise equality of two leaves, through every level of array."""
     if z3.is_array(a):
         k = z3.Int(fresh_name("j"))
-        return z3.ForAll([k], _same(z3.Select(a, k), z3.Select(b, k)))
+        return z3.ForAll([k], same_leaf(z3.Select(a, k), z3.Select(b, k)))
     return a == b
 
 
@@ -31,7 +31,7 @@ def differs_only_at(ty: RecT, before: Any, after: Any, index: Any) -> z3.BoolRef
     for name, fty in ty.fields:
         a, b = getattr(before, name), getattr(after, name)
         if isinstance(fty, ArrT):
-            same += [_same(z3.Select(x, other), z3.Select(y, other))
+            same += [same_leaf(z3.Select(x, other), z3.Select(y, other))
                      for x, y in zip(a.leaves, b.leaves, strict=True)]
         else:
             same.append(equal(fty, a, b))

@@ -16,13 +16,13 @@ import z3
 import impl.message as impl_message
 import spec.message as spec_message
 from impl.message import MsgTable, ring_index
-from spec.abi import Config
+from spec.abi import E_SUCC, Config
 from spec.map import Map
 from spec.message import Mailboxes, Message, Queue
 
 from .engine.interp import run
 from .engine.values import BYTES, INT, RecT, equal, flatten, fresh, unflatten, wellformed
-from .layer import differs_only_at, equal_results
+from .layer import differs_only_at, equal_results, same_leaf
 from .obligation import Goal, Shown, obligation
 
 TABLE = RecT(MsgTable)
@@ -184,7 +184,8 @@ def refines(op: str, impl: types.ModuleType = impl_message, capacity: int | None
     got = OPERATIONS[op][1](out.result)
     conclusion = z3.And(equal_results(got, want_results), _equal_state(after, want_state))
     hyps = [*s.hypotheses, *out.assumptions, *assume_before, *assume_after, *spec_out.assumptions]
-    return Goal(hyps, conclusion, s.inputs(), replay=replay_refines, replay_module=impl.__name__, replay_extra={"op": op},
+    return Goal(hyps, conclusion, s.inputs(), replay=replay_refines, replay_module=impl.__name__,
+                replay_extra={"op": op},
                 compare=lambda v: compare_refines(op, impl, v), sizes=s.sizes())
 
 
@@ -198,7 +199,8 @@ def preserves(op: str, impl: types.ModuleType = impl_message, capacity: int | No
     out = _impl_outcome(s, impl)
     ok = run(table_ok, lambda: [out.args[0]])
     return Goal([*s.hypotheses, *out.assumptions, *ok.assumptions], ok.result, s.inputs(),
-                sizes=s.sizes(), replay=replay_preserves, replay_module=impl.__name__, replay_extra={"op": op})
+                sizes=s.sizes(), replay=replay_preserves, replay_module=impl.__name__,
+                replay_extra={"op": op})
 
 
 def isolated(op: str, impl: types.ModuleType = impl_message, capacity: int | None = None) -> Goal:
@@ -211,9 +213,25 @@ def isolated(op: str, impl: types.ModuleType = impl_message, capacity: int | Non
                 replay=replay_isolated, replay_module=impl.__name__, replay_extra={"op": op})
 
 
+def unchanged_on_error(op: str, impl: types.ModuleType = impl_message,
+                       capacity: int | None = None) -> Goal:
+    """An operation that returns an error leaves every field and byte of the table as it was."""
+    s = Setting(op, capacity)
+    out = _impl_outcome(s, impl)
+    errno = out.result if isinstance(out.result, z3.ExprRef | int) else out.result[0]
+    same = z3.And([same_leaf(a, b) for a, b in
+                   zip(flatten(TABLE, s.pre()), flatten(TABLE, out.args[0]), strict=True)])
+    return Goal([*s.hypotheses, *out.assumptions], z3.Implies(errno != E_SUCC, same), s.inputs(),
+                sizes=s.sizes(), replay=replay_unchanged_on_error, replay_module=impl.__name__,
+                replay_extra={"op": op})
+
+
+MUTATORS = ("create", "destroy", "enqueue", "dequeue", "clear")
+
 for _op in OPERATIONS:
-    for _kind, _builder in (("refines", refines), ("invariant", preserves), ("isolation", isolated)):
-        if _kind == "isolation" and _op in ("peek", "length", "dropped"):
+    for _kind, _builder in (("refines", refines), ("invariant", preserves), ("isolation", isolated),
+                            ("unchanged_on_error", unchanged_on_error)):
+        if _kind in ("isolation", "unchanged_on_error") and _op not in MUTATORS:
             continue
         obligation(f"message.{_op}.{_kind}")(
             lambda impl=impl_message, capacity=None, _op=_op, _b=_builder: _b(_op, impl, capacity))
@@ -301,8 +319,57 @@ def replay_isolated(impl: types.ModuleType | None = None, table: MsgTable | None
                 assert getattr(table, field)[other] == getattr(before, field)[other], (field, other)
 
 
+def replay_unchanged_on_error(impl: types.ModuleType | None = None, table: MsgTable | None = None,
+                              **kw: Any) -> None:
+    import copy
+
+    assert table is not None
+    op = _op_of(kw)
+    before = copy.deepcopy(table)
+    got, _ = _native(op, impl, table, _args(op, kw))
+    if got[0] != E_SUCC:
+        assert table == before, "an error changed the table"
+
+
 def _op_of(kw: dict[str, Any]) -> str:
     op = kw.pop("op")
     return str(op)
 
 
+
+
+# -- what the spec itself promises ------------------------------------------------------------
+
+QUEUE = RecT(Queue)
+MESSAGE = RecT(Message)
+
+
+def _fresh_queue() -> tuple[Queue, Message, list[z3.BoolRef]]:
+    q = fresh(QUEUE, "q")
+    m = fresh(MESSAGE, "m")
+    n = flatten(QUEUE, q)[1]
+    return q, m, [wellformed(QUEUE, q), wellformed(MESSAGE, m), q.capacity >= 1, n <= q.capacity]
+
+
+@obligation("message.enqueue.bounded")
+def enqueue_bounded(impl: types.ModuleType = impl_message, capacity: int | None = None) -> Goal:
+    """A queue never holds more than its capacity."""
+    q, m, hyps = _fresh_queue()
+    after = run(spec_message.enqueue, lambda: [q, m]).result
+    return Goal(hyps, flatten(QUEUE, after)[1] <= after.capacity,
+                {"queue": Shown(QUEUE, q), "message": Shown(MESSAGE, m)})
+
+
+@obligation("message.enqueue.drops_oldest")
+def enqueue_drops_oldest(impl: types.ModuleType = impl_message, capacity: int | None = None) -> Goal:
+    """Enqueue keeps the newest messages, m last, and counts exactly those it let go."""
+    q, m, hyps = _fresh_queue()
+    after = run(spec_message.enqueue, lambda: [q, m]).result
+    old = q.items.append(m)
+    n_old, n_new = old.length, after.items.length
+    k = z3.Int("k")
+    kept = z3.ForAll([k], z3.Implies(z3.And(0 <= k, k < n_new),
+                                     equal(MESSAGE, after.items.get(k), old.get(n_old - n_new + k))))
+    conclusion = z3.And(n_new >= 1, equal(MESSAGE, after.items.get(n_new - 1), m), kept,
+                        after.dropped == q.dropped + (n_old - n_new))
+    return Goal(hyps, conclusion, {"queue": Shown(QUEUE, q), "message": Shown(MESSAGE, m)})

@@ -186,7 +186,8 @@ class SSeq:
 
     def append(self, v: Any) -> SSeq:
         xs = flatten(self.ty.elem, v)
-        return SSeq(self.ty, self.length + 1, [z3.Store(a, self.length, x) for a, x in zip(self.leaves, xs, strict=True)])
+        leaves = [z3.Store(a, self.length, x) for a, x in zip(self.leaves, xs, strict=True)]
+        return SSeq(self.ty, self.length + 1, leaves)
 
     def concat(self, other: SSeq) -> SSeq:
         k = z3.Int(fresh_name("k"))
