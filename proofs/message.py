@@ -23,7 +23,7 @@ from spec.message import Mailboxes, Message, Queue
 from .engine.interp import run
 from .engine.values import BYTES, INT, RecT, equal, flatten, fresh, unflatten, wellformed
 from .layer import differs_only_at, equal_results, same_leaf
-from .obligation import Goal, Shown, obligation
+from .obligation import Goal, InvalidCase, Shown, obligation
 
 TABLE = RecT(MsgTable)
 MAILBOXES = RecT(Mailboxes)
@@ -268,7 +268,10 @@ def init_invariant(impl: types.ModuleType = impl_message, capacity: int | None =
 
 
 def _native(op: str, impl: types.ModuleType | None, table: MsgTable, args: list[Any]) -> tuple[Any, ...]:
+    """Run op on the impl and on the spec; a table outside the invariant is no valid case."""
     impl = impl or impl_message
+    if not table_ok(table):
+        raise InvalidCase("the table breaks the invariant")
     before = abstract(table)
     result = getattr(impl, f"queue_{op}")(table, *args)
     return OPERATIONS[op][1](result), spec_results(op, before, args)

@@ -9,7 +9,9 @@ conclusion must be unsatisfiable (else the model is a counterexample).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import importlib
 import re
 import time
 from collections.abc import Callable
@@ -21,6 +23,10 @@ import z3
 from .engine.values import Ty, concrete
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}
+
+
+class InvalidCase(Exception):  # noqa: N818 - a verdict, not an error
+    """A replayed case that does not satisfy the obligation's hypotheses."""
 
 
 def obligation(name: str) -> Callable[[Callable[..., Goal]], Callable[..., Goal]]:
@@ -94,12 +100,19 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     answer = s.check()
     if answer == z3.unsat:
         return Result(name, "proved", time.perf_counter() - start)
+    reason = s.reason_unknown() if answer == z3.unknown else ""
     model = small_model(s, goal.sizes, min(ms, 10000)) or (s.model() if answer == z3.sat else None)
-    seconds = time.perf_counter() - start
+    note = ""
     if model is None:
-        return Result(name, "unknown", seconds, f"solver: {s.reason_unknown()}")
-    values = concretize(goal, model)
-    detail = describe(goal, values)
+        model = bounded_model(goal, min(ms, 10000))
+        note = "\n  (found with every quantifier bounded to the small sizes, then confirmed by replay)"
+    values = concretize(goal, model) if model is not None else None
+    if values is not None and note and not confirmed_by_replay(goal, values):
+        values = None
+    seconds = time.perf_counter() - start
+    if values is None:
+        return Result(name, "unknown", seconds, f"solver: {reason}")
+    detail = describe(goal, values) + note
     replay_file = ""
     if goal.replay is not None and replay_dir is not None:
         replay_file = str(write_replay(name, goal, values, replay_dir))
@@ -122,6 +135,57 @@ def small_model(s: z3.Solver, sizes: list[z3.ArithRef], timeout_ms: int = 10000)
         if model is not None:
             return model
     return None
+
+
+def bounded(e: z3.ExprRef, n: int,
+            cache: dict[int, tuple[z3.ExprRef, z3.ExprRef]] | None = None) -> z3.ExprRef:
+    """e with every ForAll over integers replaced by its instances -n..n."""
+    cache = {} if cache is None else cache
+    key = e.get_id()
+    if key in cache:  # the entry keeps e alive, so its id is not reused
+        return cache[key][1]
+    if z3.is_quantifier(e) and e.is_forall():
+        body = e.body()
+        instances = [[]]
+        for _ in range(e.num_vars()):
+            instances = [[z3.IntVal(i), *rest] for rest in instances for i in range(-n, n + 1)]
+        out: z3.ExprRef = z3.And([bounded(z3.substitute_vars(body, *vals), n, cache) for vals in instances])
+    elif z3.is_app(e) and e.num_args() > 0:
+        out = e.decl()(*[bounded(a, n, cache) for a in e.children()]) if not z3.is_quantifier(e) else e
+    else:
+        out = e
+    cache[key] = (e, out)
+    return out
+
+
+def bounded_model(goal: Goal, timeout_ms: int) -> z3.ModelRef | None:
+    """A candidate counterexample of small sizes where the solver gave up on quantifiers.
+
+    Bounding the hypotheses' quantifiers may admit states the hypotheses exclude, so a
+    candidate counts only once its replay fails on the executable code."""
+    if not goal.sizes:
+        return None
+    for n in SMALL_BOUNDS[:3]:
+        s = _solver(timeout_ms)
+        s.add(*[bounded(h, n) for h in goal.hypotheses])
+        s.add(*[z3.And(0 - n <= x, x <= n) for x in goal.sizes])
+        s.add(z3.Not(goal.conclusion))
+        if s.check() == z3.sat:
+            return s.model()
+    return None
+
+
+def confirmed_by_replay(goal: Goal, values: dict[str, Any]) -> bool:
+    if goal.replay is None:
+        return False
+    module = importlib.import_module(goal.replay_module) if goal.replay_module else None
+    try:
+        goal.replay(impl=module, **copy.deepcopy({**goal.replay_extra, **values}))
+    except InvalidCase:
+        return False
+    except Exception:  # noqa: BLE001 - a failed check, or a crash on a valid case, confirms
+        return True
+    return False
 
 
 def concretize(goal: Goal, model: z3.ModelRef) -> dict[str, Any]:

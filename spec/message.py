@@ -55,7 +55,14 @@ def is_full(q: Queue) -> bool:
 
 
 def enqueue(q: Queue, m: Message) -> Queue:
-    """Append m; when the queue is full its oldest message makes room and is counted."""
+    """Append m; when the queue is full its oldest message makes room and is counted.
+
+    pre: 1 <= q.capacity
+    pre: len(q.items) <= q.capacity
+    post: len(__return__.items) <= q.capacity
+    post: __return__.items[-1] == m
+    post: __return__.dropped + len(__return__.items) == q.dropped + len(q.items) + 1
+    """
     if is_full(q):
         return replace(q, items=q.items[1:] + (m,), dropped=q.dropped + 1)
     return replace(q, items=q.items + (m,))

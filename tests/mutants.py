@@ -7,7 +7,6 @@ import sys
 import types
 from pathlib import Path
 
-
 Edit = tuple[str, str]
 
 

@@ -33,7 +33,8 @@ BUGS: dict[str, tuple[str, str, list[Edit]]] = {
         ("for q in range(t.nslots):", "for q in range(1, t.nslots):")]),
     "size_checked_after_drop": ("enqueue", "unchanged_on_error", [
         ("    if n > t.msg_max:\n        return E_MSGSIZE\n    cap = t.cap[q]\n", "    cap = t.cap[q]\n"),
-        ("    slot = ring_index(", "    if n > t.msg_max:\n        return E_MSGSIZE\n    slot = ring_index(")]),
+        ("    slot = ring_index(",
+         "    if n > t.msg_max:\n        return E_MSGSIZE\n    slot = ring_index(")]),
     "destroy_touches_slot_0": ("destroy", "isolation", [
         ("    t.used[q] = False\n", "    t.used[q] = False\n    t.head[0] = 0\n")]),
 }

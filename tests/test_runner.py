@@ -1,0 +1,70 @@
+"""`python -m proofs`: discovery, selection, reports, and failure on anything not proved."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import z3
+
+from proofs import runner
+from proofs.engine.values import INT
+from proofs.obligation import REGISTRY, Goal, Shown, check, obligation
+
+
+def test_every_layer_module_registers_obligations_named_layer_operation_kind() -> None:
+    names = runner.discover()
+    assert "message.enqueue.refines" in names
+    assert all(len(n.split(".")) == 3 for n in names)
+
+
+def test_selection_by_layer_and_keyword() -> None:
+    names = list(runner.discover())
+    chosen = runner.select(names, ["message"], ["enqueue"])
+    assert chosen and all(n.startswith("message.") and "enqueue" in n for n in chosen)
+    assert runner.select(names, ["nosuchlayer"], []) == []
+
+
+def test_unsatisfiable_hypotheses_make_an_obligation_vacuous_not_proved() -> None:
+    x = z3.Int("x")
+    result = check("demo.vacuous.refines", Goal([x > 0, x < 0], x == 7, {"x": Shown(INT, x)}))
+    assert result.status == "vacuous" and not result.ok
+
+
+def test_a_false_conclusion_yields_a_concrete_counterexample() -> None:
+    x = z3.Int("x")
+    result = check("demo.false.refines", Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x]))
+    assert result.status == "counterexample"
+    assert "x = 4" in result.detail
+
+
+def test_reports_are_written_and_exit_status_is_zero_only_when_all_proved(tmp_path: Path) -> None:
+    status = runner.main(["-k", "message.init", "-j", "1", "--json", str(tmp_path / "r.json"),
+                          "--junit", str(tmp_path / "r.xml"), "--replay-dir", str(tmp_path)])
+    assert status == 0
+    results = json.loads((tmp_path / "r.json").read_text())
+    assert {r["name"] for r in results} == {"message.init.refines", "message.init.invariant"}
+    assert all(r["status"] == "proved" for r in results)
+    suite = ET.parse(tmp_path / "r.xml").getroot()
+    assert suite.get("tests") == "2" and suite.get("failures") == "0"
+
+
+def test_a_failing_obligation_makes_the_run_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    @obligation("zzdemo.broken.refines")
+    def broken() -> Goal:
+        x = z3.Int("x")
+        return Goal([x >= 0], x > 0, {"x": Shown(INT, x)}, sizes=[x])
+
+    try:
+        status = runner.main(["--layer", "zzdemo", "-j", "1", "--junit", str(tmp_path / "r.xml")])
+    finally:
+        del REGISTRY["zzdemo.broken.refines"]
+    assert status == 1
+    assert "counterexample" in capsys.readouterr().out
+    assert ET.parse(tmp_path / "r.xml").getroot().get("failures") == "1"
+
+
+def test_an_empty_selection_is_an_error() -> None:
+    assert runner.main(["-k", "no-such-obligation"]) == 2
