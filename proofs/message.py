@@ -7,6 +7,7 @@ capacity up to `qlen_max` and every message size: all three are symbolic.
 
 from __future__ import annotations
 
+import copy
 import types
 from collections.abc import Callable
 from typing import Any
@@ -16,7 +17,7 @@ import z3
 import impl.message as impl_message
 import spec.message as spec_message
 from impl.message import MsgTable, ring_index
-from spec.abi import E_SUCC, Config
+from spec.abi import DEFAULT, E_SUCC, Config
 from spec.map import Map
 from spec.message import Mailboxes, Message, Queue
 
@@ -119,10 +120,8 @@ class Setting:
         self.hypotheses: list[z3.BoolRef] = [ok.result, *ok.assumptions]
         self.hypotheses += [wellformed(ty, a) for ty, a in zip(OPERATIONS[op][0], self.args, strict=True)]
         if capacity is not None:
-            q = self.args[0]
-            cap = capacity if op != "create" else q
-            self.hypotheses += [self.table.qlen_max == 1024, self.table.cap[q] == cap] \
-                if op != "create" else [self.table.qlen_max == 1024, self.args[0] == capacity]
+            fixed = self.args[0] if op == "create" else self.table.cap.get(self.args[0])
+            self.hypotheses += [self.table.qlen_max == DEFAULT.QLEN_MAX, fixed == capacity]
 
     def pre(self) -> MsgTable:
         return unflatten(TABLE, self.leaves)
@@ -282,8 +281,6 @@ def _args(op: str, kw: dict[str, Any]) -> list[Any]:
 
 
 def compare_refines(op: str, impl: types.ModuleType, values: dict[str, Any]) -> str:
-    import copy
-
     table = copy.deepcopy(values["table"])
     try:
         got, (want, want_state) = _native(op, impl, table, _args(op, values))
@@ -293,26 +290,18 @@ def compare_refines(op: str, impl: types.ModuleType, values: dict[str, Any]) -> 
             f"  impl: results {got!r}\n        state   {abstract(table)!r}")
 
 
-def replay_refines(impl: types.ModuleType | None = None, table: MsgTable | None = None, **kw: Any) -> None:
-    assert table is not None
-    op = _op_of(kw)
+def replay_refines(impl: types.ModuleType | None, op: str, table: MsgTable, **kw: Any) -> None:
     got, (want, want_state) = _native(op, impl, table, _args(op, kw))
     assert got == want, f"impl results {got!r} != spec results {want!r}"
     assert abstract(table) == want_state, "impl state does not abstract to the spec's"
 
 
-def replay_preserves(impl: types.ModuleType | None = None, table: MsgTable | None = None, **kw: Any) -> None:
-    assert table is not None
-    op = _op_of(kw)
+def replay_preserves(impl: types.ModuleType | None, op: str, table: MsgTable, **kw: Any) -> None:
     _native(op, impl, table, _args(op, kw))
     assert table_ok(table), "the invariant is broken"
 
 
-def replay_isolated(impl: types.ModuleType | None = None, table: MsgTable | None = None, **kw: Any) -> None:
-    import copy
-
-    assert table is not None
-    op = _op_of(kw)
+def replay_isolated(impl: types.ModuleType | None, op: str, table: MsgTable, **kw: Any) -> None:
     before = copy.deepcopy(table)
     got, _ = _native(op, impl, table, _args(op, kw))
     q = got[1] if op == "create" else kw["q"]
@@ -322,21 +311,11 @@ def replay_isolated(impl: types.ModuleType | None = None, table: MsgTable | None
                 assert getattr(table, field)[other] == getattr(before, field)[other], (field, other)
 
 
-def replay_unchanged_on_error(impl: types.ModuleType | None = None, table: MsgTable | None = None,
-                              **kw: Any) -> None:
-    import copy
-
-    assert table is not None
-    op = _op_of(kw)
+def replay_unchanged_on_error(impl: types.ModuleType | None, op: str, table: MsgTable, **kw: Any) -> None:
     before = copy.deepcopy(table)
     got, _ = _native(op, impl, table, _args(op, kw))
     if got[0] != E_SUCC:
         assert table == before, "an error changed the table"
-
-
-def _op_of(kw: dict[str, Any]) -> str:
-    op = kw.pop("op")
-    return str(op)
 
 
 
