@@ -122,13 +122,20 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
 SMALL_BOUNDS = (2, 4, 8, 64)
 
 
+def _at_most(x: z3.ExprRef, bound: int) -> z3.BoolRef:
+    """|x| <= bound; a bit-vector counts as unsigned."""
+    if isinstance(x, z3.BitVecRef):
+        return z3.ULE(x, bound)
+    return z3.And(-bound <= x, x <= bound)
+
+
 def small_model(s: z3.Solver, sizes: list[z3.ArithRef], timeout_ms: int = 10000) -> z3.ModelRef | None:
     """A counterexample with every size as small as it can be found: easier to read, and
     often found where the unbounded query answered unknown."""
     for bound in SMALL_BOUNDS if sizes else ():
         s.push()
         s.set("timeout", timeout_ms)
-        s.add(*[z3.And(-bound <= x, x <= bound) for x in sizes])
+        s.add(*[_at_most(x, bound) for x in sizes])
         answer = s.check()
         model = s.model() if answer == z3.sat else None
         s.pop()
@@ -168,7 +175,7 @@ def bounded_model(goal: Goal, timeout_ms: int) -> z3.ModelRef | None:
     for n in SMALL_BOUNDS[:3]:
         s = _solver(timeout_ms)
         s.add(*[bounded(h, n) for h in goal.hypotheses])
-        s.add(*[z3.And(0 - n <= x, x <= n) for x in goal.sizes])
+        s.add(*[_at_most(x, n) for x in goal.sizes])
         s.add(z3.Not(goal.conclusion))
         if s.check() == z3.sat:
             return s.model()
@@ -205,6 +212,14 @@ def describe(goal: Goal, values: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def patched(size: int, chunks: dict[int, bytes]) -> bytearray:
+    """A zeroed bytearray of the size with the chunks written at their offsets."""
+    out = bytearray(size)
+    for offset, data in chunks.items():
+        out[offset:offset + len(data)] = data
+    return out
+
+
 def _pretty(v: Any) -> str:
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         inner = ",\n".join(f"      {f.name}={source(getattr(v, f.name))}" for f in dataclasses.fields(v))
@@ -214,6 +229,9 @@ def _pretty(v: Any) -> str:
 
 def source(v: Any) -> str:
     """Python source for v, with long zero-filled buffers written short."""
+    if isinstance(v, bytearray) and len(v) > 256:
+        chunks = {i: bytes(v[i:i + 16]) for i in range(0, len(v), 16) if any(v[i:i + 16])}
+        return f"patched({len(v)}, {chunks!r})"
     if isinstance(v, bytes | bytearray):
         body = bytes(v).rstrip(b"\0")
         if len(v) - len(body) > 8:
@@ -266,6 +284,7 @@ def write_replay(name: str, goal: Goal, values: dict[str, Any], directory: Path)
         f'"""Replays the counterexample to {name} found by `python -m proofs`."""',
         "from importlib import import_module",
         "",
+        "from proofs.obligation import patched  # noqa: F401",
         *_imports(values),
         f"from {fn.__module__} import {fn.__name__}",
         "",

@@ -30,6 +30,7 @@ from typing import Any
 import z3
 
 from spec.map import Map
+from spec.x86 import u8, u32
 
 from .values import (
     BOOL,
@@ -53,6 +54,21 @@ from .values import (
     unflatten,
 )
 
+WORDS = {u8: 8, u32: 32}
+
+
+def _word(x: Any, width: int) -> z3.BitVecRef:
+    """x as a machine word of the width: zero-extended or truncated, as a C cast."""
+    if isinstance(x, z3.BitVecRef):
+        if x.size() < width:
+            return z3.ZeroExt(width - x.size(), x)
+        return x if x.size() == width else z3.Extract(width - 1, 0, x)
+    if isinstance(x, z3.BoolRef):
+        return z3.If(x, z3.BitVecVal(1, width), z3.BitVecVal(0, width))
+    if isinstance(x, z3.ArithRef):
+        return z3.Int2BV(x, width)
+    return z3.BitVecVal(int(x) % (1 << width), width)
+
 
 class Unsupported(Exception):
     """The source uses a construct outside the documented subset."""
@@ -65,6 +81,14 @@ class _Return(Exception):
 
 class _Break(Exception):
     pass
+
+
+class _Raised(Exception):
+    """A path that ends by raising cls(*args)."""
+
+    def __init__(self, cls: type, args: tuple[Any, ...]) -> None:
+        self.cls = cls
+        self.values = args
 
 
 def is_sym(v: Any) -> bool:
@@ -163,6 +187,8 @@ class Interp:
     # -- calls ---------------------------------------------------------------------------
 
     def call(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if not self.path.forks_allowed:
+            return self.summary(fn, args, kwargs)
         node = function_ast(fn)
         sig = inspect.signature(fn)
         bound = sig.bind(*args, **kwargs)
@@ -174,6 +200,16 @@ class Interp:
         except _Return as r:
             return r.value
         return None
+
+    def summary(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """A call where forking is not allowed (a loop body, a comprehension): the callee's
+        paths are explored on their own and merged into one value. The callee may not raise,
+        and what it does to its arguments is not kept."""
+        out = run(fn, lambda: list(args), kwargs)
+        if not z3.is_false(z3.simplify(out.raised)):
+            raise Unsupported(f"{fn.__qualname__} may raise inside a loop or comprehension")
+        self.path.assumptions.extend(out.assumptions)
+        return out.result
 
     # -- statements ----------------------------------------------------------------------
 
@@ -206,6 +242,9 @@ class Interp:
             self.exec_for(s, frame)
         elif isinstance(s, ast.Break):
             raise _Break()
+        elif isinstance(s, ast.Raise) and isinstance(s.exc, ast.Call):
+            cls = self.eval(s.exc.func, frame)
+            raise _Raised(cls, tuple(self.eval(a, frame) for a in s.exc.args))
         elif isinstance(s, ast.Pass):
             pass
         else:
@@ -246,6 +285,23 @@ class Interp:
             return bounds[0], bounds[1]
         raise Unsupported("range with a step")
 
+    @staticmethod
+    def _index_var(name: str, lo: Any, hi: Any) -> tuple[z3.ExprRef, Any, Any]:
+        """The loop variable: a bit-vector where a bound is one, else an Int."""
+        for bound in (hi, lo):
+            if isinstance(bound, z3.BitVecRef):
+                w = bound.size()
+                lo = z3.BitVecVal(lo, w) if isinstance(lo, int) else lo
+                hi = z3.BitVecVal(hi, w) if isinstance(hi, int) else hi
+                return z3.BitVec(fresh_name(name), w), lo, hi
+        return z3.Int(fresh_name(name)), lo, hi
+
+    @staticmethod
+    def _in_range(k: z3.ExprRef, lo: Any, hi: Any) -> z3.BoolRef:
+        if isinstance(k, z3.BitVecRef):
+            return z3.And(z3.ULE(lo, k), z3.ULT(k, hi))
+        return z3.And(lo <= k, k < hi)
+
     def exec_for(self, s: ast.For, frame: _Frame) -> None:
         if not isinstance(s.target, ast.Name) or s.orelse:
             raise Unsupported("a for loop needs a plain variable and no else")
@@ -258,14 +314,14 @@ class Interp:
             self.map_loop(s.target.id, lo, hi, body, frame)
 
     def search_loop(self, var: str, lo: Any, hi: Any, test: ast.If, frame: _Frame) -> None:
-        k = z3.Int(fresh_name(var))
+        k, lo, hi = self._index_var(var, lo, hi)
         cond = self._pure(lambda: self.truth(self.eval(test.test, frame.bind(var, k))))
         cond_k = cond if isinstance(cond, z3.ExprRef) else z3.BoolVal(bool(cond))
-        w = z3.Int(fresh_name(f"first_{var}"))
-        found = z3.And(lo <= w, w < hi, z3.substitute(cond_k, (k, w)))
-        none_before = z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < w), z3.Not(cond_k)))
+        w = z3.Const(fresh_name(f"first_{var}"), k.sort())
+        found = z3.And(self._in_range(w, lo, hi), z3.substitute(cond_k, (k, w)))
+        none_before = z3.ForAll([k], z3.Implies(self._in_range(k, lo, w), z3.Not(cond_k)))
         self.path.assumptions.append(z3.And(z3.Or(found, w == hi), none_before))
-        if self.path.decide(w < hi):
+        if self.path.decide(self._in_range(w, lo, hi)):
             frame.env[var] = w
             try:
                 self.exec_block(test.body, frame)
@@ -273,7 +329,7 @@ class Interp:
                 return
 
     def map_loop(self, var: str, lo: Any, hi: Any, body: list[ast.stmt], frame: _Frame) -> None:
-        k = z3.Int(fresh_name(var))
+        k, lo, hi = self._index_var(var, lo, hi)
         inner = frame.bind(var, k)
         writes: list[tuple[SArray, list[z3.ExprRef]]] = []
 
@@ -290,7 +346,7 @@ class Interp:
                 writes.append((array, flatten(array.ty.elem, self.eval(stmt.value, inner))))
 
         self._pure(run)
-        in_range = z3.And(lo <= k, k < hi)
+        in_range = self._in_range(k, lo, hi)
         for array, xs in writes:
             array.replace([z3.Lambda([k], z3.If(in_range, x, z3.Select(a, k)))
                            for a, x in zip(array.leaves, xs, strict=True)])
@@ -373,8 +429,12 @@ class Interp:
         if isinstance(op, ast.Mult) and isinstance(a, list) and len(a) == 1:
             return SArray(ArrT(ty_of_value(a[0])), const_array(ty_of_value(a[0]), a[0]))
         if isinstance(op, ast.FloorDiv):
+            if isinstance(a, z3.BitVecRef) or isinstance(b, z3.BitVecRef):
+                return z3.UDiv(a, b)
             return a // b if not is_sym(a) and not is_sym(b) else a / b
         if isinstance(op, ast.Mod):
+            if isinstance(a, z3.BitVecRef) or isinstance(b, z3.BitVecRef):
+                return z3.URem(a, b)
             return a % b
         if isinstance(op, ast.RShift):
             if isinstance(a, z3.BitVecRef):
@@ -467,9 +527,16 @@ class Interp:
         args = [self.eval(a, frame) for a in e.args]
         kwargs = {k.arg: self.eval(k.value, frame) for k in e.keywords if k.arg is not None}
         anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
+        if fn in WORDS:
+            (x,) = args
+            return _word(x, WORDS[fn])
         if fn is len:
             (x,) = args
-            return x.length if isinstance(x, SSeq) else len(x)
+            if isinstance(x, SSeq) or (isinstance(x, SArray) and x.ty.sized):
+                return x.length
+            if is_sym(x):
+                raise Unsupported("len of an array without a length")
+            return len(x)
         if fn is bytes and len(args) == 1 and isinstance(args[0], SSeq):
             return args[0]
         if fn is bytearray and len(args) == 1 and is_sym(args[0]):
@@ -498,7 +565,7 @@ class Interp:
         if gen.ifs or not isinstance(gen.target, ast.Name):
             raise Unsupported("a comprehension with a filter or a pattern")
         lo, hi = self._range(gen.iter, frame)
-        k = z3.Int(fresh_name(gen.target.id))
+        k, lo, hi = self._index_var(gen.target.id, lo, hi)
         elem = self._pure(lambda: self.eval(g.elt, frame.bind(gen.target.id, k)))
         if isinstance(elem, list) and not elem:
             return UNDEFINED
@@ -515,7 +582,7 @@ class Interp:
         if not isinstance(gen.target, ast.Name):
             raise Unsupported("a comprehension over a pattern")
         lo, hi = self._range(gen.iter, frame)
-        k = z3.Int(fresh_name(gen.target.id))
+        k, lo, hi = self._index_var(gen.target.id, lo, hi)
         inner = frame.bind(gen.target.id, k)
         conds = self._pure(lambda: [self.truth(self.eval(c, inner)) for c in gen.ifs])
         return k, lo, hi, inner, conds
@@ -525,7 +592,7 @@ class Interp:
         body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
         if isinstance(body, bool):
             body = z3.BoolVal(body)
-        return z3.ForAll([k], z3.Implies(z3.And(lo <= k, k < hi, *conds), body))
+        return z3.ForAll([k], z3.Implies(z3.And(self._in_range(k, lo, hi), *conds), body))
 
     def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
         k, lo, hi, inner, conds = self._generator(g, frame)
@@ -533,8 +600,8 @@ class Interp:
         if not (isinstance(key, z3.ExprRef) and key.eq(k)):
             raise Unsupported("a map comprehension keyed by anything but its variable")
         value = self._pure(lambda: self.eval(g.value, inner))
-        ty = MapT(ty_of_value(value))
-        present = z3.Lambda([k], z3.And(lo <= k, k < hi, *conds))
+        ty = MapT(ty_of_value(value), key=ty_of_value(k))
+        present = z3.Lambda([k], z3.And(self._in_range(k, lo, hi), *conds))
         return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
 
 
@@ -598,12 +665,16 @@ class _Frame:
 
 @dataclasses.dataclass
 class Outcome:
-    """A call's meaning: its result and its arguments afterwards, merged over all paths."""
+    """A call's meaning, merged over all paths: its result where it returns, the condition
+    under which it raises and the exception's arguments, and its arguments afterwards."""
 
     result: Any
     args: list[Any]
     assumptions: list[z3.BoolRef]
     paths: int
+    raised: z3.BoolRef
+    exception: type | None = None
+    exception_args: tuple[Any, ...] = ()
 
 
 MAX_PATHS = 512
@@ -616,15 +687,26 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
     The inputs are rebuilt for every path because impl functions mutate their arguments.
     """
     decisions: list[bool] = []
-    finished: list[tuple[z3.BoolRef, Any, list[Any]]] = []
+    returned: list[tuple[z3.BoolRef, Any]] = []
+    raised: list[tuple[z3.BoolRef, _Raised]] = []
+    states: list[tuple[z3.BoolRef, list[Any]]] = []
     assumptions: list[z3.BoolRef] = []
     while True:
         path = Path(decisions)
         args = make_args()
-        result = Interp(path).call(fn, args, dict(kwargs or {}))
-        finished.append((z3.And(path.condition) if path.condition else z3.BoolVal(True), result, args))
+        try:
+            result = Interp(path).call(fn, args, dict(kwargs or {}))
+            outcome: Any = None
+        except _Raised as exc:
+            outcome = exc
+        cond = z3.And(path.condition) if path.condition else z3.BoolVal(True)
+        if outcome is None:
+            returned.append((cond, result))
+        else:
+            raised.append((cond, outcome))
+        states.append((cond, args))
         assumptions.extend(path.assumptions)
-        if len(finished) > MAX_PATHS:
+        if len(states) > MAX_PATHS:
             raise Unsupported(f"{fn.__qualname__} has more than {MAX_PATHS} paths")
         del decisions[path.pos:]
         while decisions and decisions[-1] is False:
@@ -632,15 +714,27 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
         if not decisions:
             break
         decisions[-1] = False
-    return _merge(finished, assumptions)
+    return _merge(returned, raised, states, assumptions)
 
 
-def _merge(finished: list[tuple[z3.BoolRef, Any, list[Any]]], assumptions: list[z3.BoolRef]) -> Outcome:
-    _, result, args = finished[-1]
-    for cond, r, a in reversed(finished[:-1]):
-        result = merge_value(cond, r, result)
-        args = [merge_value(cond, x, y) for x, y in zip(a, args, strict=True)]
-    return Outcome(result, args, assumptions, len(finished))
+def _fold(pairs: list[tuple[z3.BoolRef, Any]]) -> Any:
+    _, merged = pairs[-1]
+    for cond, value in reversed(pairs[:-1]):
+        merged = merge_value(cond, value, merged)
+    return merged
+
+
+def _merge(returned: list[tuple[z3.BoolRef, Any]], raised: list[tuple[z3.BoolRef, _Raised]],
+           states: list[tuple[z3.BoolRef, list[Any]]], assumptions: list[z3.BoolRef]) -> Outcome:
+    args = _fold([(c, tuple(a)) for c, a in states])
+    result = _fold(returned) if returned else None
+    if len({r.cls for _, r in raised}) > 1:
+        raise Unsupported("a function that raises more than one kind of exception")
+    out = Outcome(result, list(args), assumptions, len(states), z3.Or([c for c, _ in raised]))
+    if raised:
+        out.exception = raised[0][1].cls
+        out.exception_args = _fold([(c, r.values) for c, r in raised])
+    return out
 
 
 def merge_value(c: z3.BoolRef, a: Any, b: Any) -> Any:

@@ -75,19 +75,25 @@ class SeqT(Ty):
 
 @dataclasses.dataclass(frozen=True)
 class ArrT(Ty):
+    """A mutable array; a `sized` one also carries its length (`len(mem)` of a bytearray)."""
+
     elem: Ty
     native: type = list
+    index: Ty = IntT()
+    sized: bool = False
 
     def sorts(self) -> list[z3.SortRef]:
-        return [z3.ArraySort(z3.IntSort(), s) for s in self.elem.sorts()]
+        arrays = [z3.ArraySort(self.index.sorts()[0], s) for s in self.elem.sorts()]
+        return [self.index.sorts()[0], *arrays] if self.sized else arrays
 
 
 @dataclasses.dataclass(frozen=True)
 class MapT(Ty):
     value: Ty
+    key: Ty = IntT()
 
     def sorts(self) -> list[z3.SortRef]:
-        return [z3.ArraySort(z3.IntSort(), z3.BoolSort())] + ArrT(self.value).sorts()
+        return [z3.ArraySort(self.key.sorts()[0], z3.BoolSort())] + ArrT(self.value, index=self.key).sorts()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +119,7 @@ _field_cache: dict[type, list[tuple[str, Ty]]] = {}
 
 def _record_fields(cls: type) -> list[tuple[str, Ty]]:
     if cls not in _field_cache:
-        hints = typing.get_type_hints(cls)
+        hints = typing.get_type_hints(cls, include_extras=True)
         _field_cache[cls] = [(f.name, ty_of_hint(hints[f.name])) for f in dataclasses.fields(cls)]
     return _field_cache[cls]
 
@@ -137,9 +143,15 @@ def ty_of_hint(hint: Any) -> Ty:
     if origin is list:
         return ArrT(ty_of_hint(args[0]))
     if origin is Map:
-        return MapT(ty_of_hint(args[1]))
+        return MapT(ty_of_hint(args[1]), key=ty_of_hint(args[0]))
     if origin is typing.Annotated:
-        return args[1]
+        base, meta = args[0], args[1]
+        if isinstance(meta, Ty):
+            return meta
+        if base is int and isinstance(meta, int):
+            return BVT(meta)
+        if base is bytearray and isinstance(meta, int):
+            return ArrT(U8, bytearray, index=BVT(meta), sized=True)
     raise TypeError(f"no symbolic type for {hint!r}")
 
 
@@ -201,10 +213,12 @@ class SSeq:
 class SArray:
     """A mutable symbolic kernel array; an element that is itself an array writes back."""
 
-    def __init__(self, ty: ArrT, leaves: list[z3.ExprRef], parent: tuple[SArray, Any] | None = None):
+    def __init__(self, ty: ArrT, leaves: list[z3.ExprRef], parent: tuple[SArray, Any] | None = None,
+                 length: Any = None):
         self.ty = ty
         self.leaves = leaves
         self.parent = parent
+        self.length = length
 
     def get(self, i: Any) -> Any:
         leaves = [z3.Select(a, i) for a in self.leaves]
@@ -215,6 +229,7 @@ class SArray:
     def set(self, i: Any, v: Any) -> None:
         xs = flatten(self.ty.elem, v)
         self.replace([z3.Store(a, i, x) for a, x in zip(self.leaves, xs, strict=True)])
+
 
     def replace(self, leaves: list[z3.ExprRef]) -> None:
         self.leaves = leaves
@@ -265,13 +280,13 @@ def _lift_scalar(ty: Ty, v: Any) -> z3.ExprRef:
     return z3.IntVal(v)
 
 
-def const_array(ty: Ty, v: Any) -> list[z3.ExprRef]:
+def const_array(ty: Ty, v: Any, index: Ty = INT) -> list[z3.ExprRef]:
     """Leaves of an array (of type ArrT(ty)) whose every element is v."""
-    return [z3.K(z3.IntSort(), x) for x in flatten(ty, v)]
+    return [z3.K(index.sorts()[0], x) for x in flatten(ty, v)]
 
 
-def _lift_items(ty: Ty, items: Sequence[Any]) -> list[z3.ExprRef]:
-    default = [z3.K(z3.IntSort(), z3.FreshConst(s, "undef")) for s in ty.sorts()]
+def _lift_items(ty: Ty, items: Sequence[Any], index: Ty = INT) -> list[z3.ExprRef]:
+    default = [z3.K(index.sorts()[0], z3.FreshConst(s, "undef")) for s in ty.sorts()]
     leaves = default
     for i, item in enumerate(items):
         leaves = [z3.Store(a, i, x) for a, x in zip(leaves, flatten(ty, item), strict=True)]
@@ -289,17 +304,19 @@ def flatten(ty: Ty, v: Any) -> list[z3.ExprRef]:
             return [_lift_scalar(INT, v.length), *v.leaves]
         return [z3.IntVal(len(v)), *_lift_items(ty.elem, list(v))]
     if isinstance(ty, ArrT):
+        length = [_lift_scalar(ty.index, v.length if isinstance(v, SArray) else len(v))] if ty.sized else []
         if isinstance(v, SArray):
-            return list(v.leaves)
-        return _lift_items(ty.elem, list(v))
+            return [*length, *v.leaves]
+        return [*length, *_lift_items(ty.elem, list(v), ty.index)]
     if isinstance(ty, MapT):
         if isinstance(v, SMap):
             return [v.present, *v.values]
         keys = sorted(v.keys())
-        present = z3.K(z3.IntSort(), z3.BoolVal(False))
+        key_sort = ty.key.sorts()[0]
+        present = z3.K(key_sort, z3.BoolVal(False))
         for k in keys:
             present = z3.Store(present, k, True)
-        values = [z3.K(z3.IntSort(), z3.FreshConst(s, "undef")) for s in ty.value.sorts()]
+        values = [z3.K(key_sort, z3.FreshConst(s, "undef")) for s in ty.value.sorts()]
         for k in keys:
             values = [z3.Store(a, k, x) for a, x in zip(values, flatten(ty.value, v[k]), strict=True)]
         return [present, *values]
@@ -323,6 +340,8 @@ def unflatten(ty: Ty, leaves: Sequence[z3.ExprRef]) -> Any:
     if isinstance(ty, SeqT):
         return SSeq(ty, leaves[0], leaves[1:])
     if isinstance(ty, ArrT):
+        if ty.sized:
+            return SArray(ty, leaves[1:], length=leaves[0])
         return SArray(ty, leaves)
     if isinstance(ty, MapT):
         return SMap(ty, leaves[0], leaves[1:])
@@ -408,7 +427,7 @@ def equal(ty: Ty, a: Any, b: Any) -> z3.BoolRef:
     if isinstance(ty, MapT):
         pa, *va = flatten(ty, a)
         pb, *vb = flatten(ty, b)
-        k = z3.Int(fresh_name("key"))
+        k = z3.Const(fresh_name("key"), ty.key.sorts()[0])
         vals = equal(ty.value, unflatten(ty.value, [z3.Select(x, k) for x in va]),
                      unflatten(ty.value, [z3.Select(x, k) for x in vb]))
         return z3.ForAll([k], z3.And(pa[k] == pb[k], z3.Implies(pa[k], vals)))
@@ -431,6 +450,27 @@ def _max(a: Any, b: Any) -> Any:
 # Back to Python
 
 
+def _scalar_array(ty: ArrT, v: Any, model: z3.ModelRef, n: int) -> Any:
+    """A byte array read from the model's Store chain at once, not one index at a time."""
+    if ty.native is not bytearray or len(v.leaves) != 1:
+        return None
+    node = model.eval(v.leaves[0], model_completion=True)
+    written: dict[int, int] = {}
+    while z3.is_store(node):
+        i, x = node.arg(1), node.arg(2)
+        if not (z3.is_bv_value(i) and z3.is_bv_value(x)):
+            return None
+        written.setdefault(i.as_long(), x.as_long())
+        node = node.arg(0)
+    if not (z3.is_K(node) and z3.is_bv_value(node.arg(0))):
+        return None
+    out = bytearray([node.arg(0).as_long()]) * n
+    for i, x in written.items():
+        if i < n:
+            out[i] = x
+    return out
+
+
 def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | None = None) -> Any:
     """The Python value that v denotes in model; arrays are read up to size(array) entries."""
 
@@ -449,7 +489,10 @@ def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | No
         items = [concrete(ty.elem, v.get(i), model, size) for i in range(max(n, 0))]
         return bytes(items) if ty.native is bytes else tuple(items)
     if isinstance(ty, ArrT):
-        n = size(v) if size else 0
+        n = size(v) if size else (concrete(ty.index, v.length, model) if ty.sized else 0)
+        fast = _scalar_array(ty, v, model, n)
+        if fast is not None:
+            return fast
         items = [concrete(ty.elem, v.get(i), model, size) for i in range(n)]
         return bytearray(items) if ty.native is bytearray else items
     if isinstance(ty, MapT):
