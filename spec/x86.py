@@ -6,7 +6,7 @@ Machine words are Python ints; `u32` and `u8` are the C casts to unsigned 32 and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from spec.abi import (
@@ -36,6 +36,11 @@ OFFSET_MASK = 0xFFF
 def u32(x: int) -> int:
     """x as an unsigned 32-bit machine word."""
     return x & 0xFFFFFFFF
+
+
+def u16(x: int) -> int:
+    """x as an unsigned 16-bit value."""
+    return x & 0xFFFF
 
 
 def u8(x: int) -> int:
@@ -132,3 +137,92 @@ def lookup(space: AddressSpace, va: int, write: bool, user: bool) -> tuple[bool,
     if not allowed(m, write, user):
         return False, fault_code(True, write, user)
     return True, u32(m.frame) << PAGE_SHIFT | (va & OFFSET_MASK)
+
+
+# -- trap frames --------------------------------------------------------------------------------
+
+Selector = Annotated[int, 16]  # a segment selector
+
+VECTORS_WITH_ERROR_CODE = (8, 10, 11, 12, 13, 14, 17)
+
+
+@dataclass(frozen=True)
+class UserContext:
+    """What a user program sees of the CPU: the registers a trap saves and iret restores."""
+
+    edi: Word
+    esi: Word
+    ebp: Word
+    ebx: Word
+    edx: Word
+    ecx: Word
+    eax: Word
+    es: Selector
+    ds: Selector
+    eip: Word
+    cs: Selector
+    eflags: Word
+    esp: Word
+    ss: Selector
+
+
+@dataclass(frozen=True)
+class TrapFrame:
+    """mCertikOS's tf_t: pushal's registers (oesp is the kernel's esp at pushal, of no
+    use), es and ds, the vector and error code, then what the CPU pushed."""
+
+    edi: Word
+    esi: Word
+    ebp: Word
+    oesp: Word
+    ebx: Word
+    edx: Word
+    ecx: Word
+    eax: Word
+    es: Selector
+    ds: Selector
+    trapno: Word
+    err: Word
+    eip: Word
+    cs: Selector
+    eflags: Word
+    esp: Word
+    ss: Selector
+
+
+def has_error_code(vector: int) -> bool:
+    """Whether the CPU pushes an error code for this vector (Intel SDM vol. 3, 6.13)."""
+    return (vector == 8 or vector == 10 or vector == 11 or vector == 12 or vector == 13
+            or vector == 14 or vector == 17)
+
+
+def trap_frame(ctx: UserContext, vector: int, err: int, oesp: int) -> TrapFrame:
+    """The frame a trap from user mode leaves: the context, the vector, and the CPU's error
+    code where the vector has one (0 elsewhere, pushed by the vector's stub)."""
+    return TrapFrame(
+        edi=ctx.edi, esi=ctx.esi, ebp=ctx.ebp, oesp=oesp, ebx=ctx.ebx, edx=ctx.edx, ecx=ctx.ecx,
+        eax=ctx.eax, es=ctx.es, ds=ctx.ds, trapno=vector, err=err if has_error_code(vector) else u32(0),
+        eip=ctx.eip, cs=ctx.cs, eflags=ctx.eflags, esp=ctx.esp, ss=ctx.ss,
+    )
+
+
+def context_of(tf: TrapFrame) -> UserContext:
+    """The context that returning from the frame restores."""
+    return UserContext(
+        edi=tf.edi, esi=tf.esi, ebp=tf.ebp, ebx=tf.ebx, edx=tf.edx, ecx=tf.ecx, eax=tf.eax,
+        es=tf.es, ds=tf.ds, eip=tf.eip, cs=tf.cs, eflags=tf.eflags, esp=tf.esp, ss=tf.ss,
+    )
+
+
+def syscall_args(tf: TrapFrame) -> tuple[int, int, int, int, int, int]:
+    """(number, a1, .., a5): eax, then ebx, ecx, edx, esi, edi."""
+    return tf.eax, tf.ebx, tf.ecx, tf.edx, tf.esi, tf.edi
+
+
+def set_results(tf: TrapFrame, errno: int, n: int, r1: int, r2: int, r3: int, r4: int) -> TrapFrame:
+    """eax = errno and the first n result registers (ebx, ecx, edx, esi) = r1..r4."""
+    return replace(
+        tf, eax=errno,
+        ebx=r1 if n >= 1 else tf.ebx, ecx=r2 if n >= 2 else tf.ecx,
+        edx=r3 if n >= 3 else tf.edx, esi=r4 if n >= 4 else tf.esi,
+    )

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 import impl.message as impl_message
+import impl.x86 as impl_x86
 from proofs import message as proofs_message
+from proofs import x86 as proofs_x86
 from proofs.obligation import check
 from tests.mutants import Edit, mutant
 
@@ -73,3 +75,54 @@ def test_the_real_impl_passes_the_replay_of_a_mutant_counterexample(tmp_path: Pa
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert replay.returncode == 0, replay.stdout + replay.stderr
+
+
+# x86: (obligation that must fail, edits to impl/x86.py)
+X86_BUGS: dict[str, tuple[str, list[Edit]]] = {
+    "supervisor_writes_ignore_wp": ("x86.walk.refines", [
+        ("(write and not perm & PTE_W)", "(write and user and not perm & PTE_W)")]),
+    "rights_of_the_pte_only": ("x86.walk.refines", [("perm = pde & pte", "perm = pte")]),
+    "dirty_on_reads": ("x86.walk.accessed_dirty", [("(u32(PTE_D) if write else u32(0))", "u32(PTE_D)")]),
+    "present_bit_on_missing_pde": ("x86.walk.error_code", [
+        ("raise PageFault(va, pf_errcode(False, write, user))\n    if not pde & PTE_A",
+         "raise PageFault(va, pf_errcode(True, write, user))\n    if not pde & PTE_A")]),
+    "accessed_bit_on_the_next_entry": ("x86.walk.writes_only_entries", [
+        ("phys_store32(mem, pde_pa, pde)", "phys_store32(mem, pde_pa + 4, pde)")]),
+    "es_pushed_before_ds": ("x86.trap.frame", [
+        ("    push_sel(mem, cpu, cpu.ds)\n    push_sel(mem, cpu, cpu.es)\n",
+         "    push_sel(mem, cpu, cpu.es)\n    push_sel(mem, cpu, cpu.ds)\n")]),
+    "return_skips_only_trapno": ("x86.trap.roundtrip", [
+        ("    cpu.esp = u32(cpu.esp + 8)\n", "    cpu.esp = u32(cpu.esp + 4)\n")]),
+    "writes_below_the_frame": ("x86.trap.stack_only", [
+        ("    push32(mem, cpu, cpu.eip)\n",
+         "    push32(mem, cpu, cpu.eip)\n    phys_store32(mem, cpu.esp - 80, u32(0))\n")]),
+    "arg3_from_edx": ("x86.syscall.args", [
+        ("    return phys_load32(mem, tf + TF_ECX)", "    return phys_load32(mem, tf + TF_EDX)")]),
+    "retval2_into_edx": ("x86.syscall.results", [
+        ("    phys_store32(mem, tf + TF_ECX, v)", "    phys_store32(mem, tf + TF_EDX, v)")]),
+}
+
+X86_BUILDERS = {
+    "x86.walk.refines": proofs_x86.walk_refines, "x86.walk.accessed_dirty": proofs_x86.walk_accessed_dirty,
+    "x86.walk.error_code": proofs_x86.walk_error_code,
+    "x86.walk.writes_only_entries": proofs_x86.walk_writes_only_entries,
+    "x86.trap.frame": proofs_x86.trap_frame_layout, "x86.trap.roundtrip": proofs_x86.trap_roundtrip,
+    "x86.trap.stack_only": proofs_x86.trap_stack_only, "x86.syscall.args": proofs_x86.syscall_args_decoded,
+    "x86.syscall.results": proofs_x86.syscall_results_written,
+}
+
+
+@pytest.mark.parametrize("bug", sorted(X86_BUGS))
+def test_planted_x86_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
+    name, edits = X86_BUGS[bug]
+    broken = mutant(impl_x86, f"x86_mutant_{bug}", edits, tmp_path)
+    result = check(name, X86_BUILDERS[name](broken), timeout_s=60, replay_dir=tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    assert "mem = " in result.detail
+    assert result.replay_file
+    replay = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", result.replay_file],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
+    )
+    assert replay.returncode == 1, replay.stdout + replay.stderr

@@ -30,7 +30,7 @@ from typing import Any
 import z3
 
 from spec.map import Map
-from spec.x86 import u8, u32
+from spec.x86 import u8, u16, u32
 
 from .values import (
     BOOL,
@@ -54,7 +54,7 @@ from .values import (
     unflatten,
 )
 
-WORDS = {u8: 8, u32: 32}
+WORDS = {u8: 8, u16: 16, u32: 32}
 
 
 def _word(x: Any, width: int) -> z3.BitVecRef:
@@ -102,12 +102,28 @@ def is_sym(v: Any) -> bool:
 class Path:
     """One run: replays recorded branch decisions, records new ones and the path condition."""
 
-    def __init__(self, decisions: list[bool]) -> None:
+    def __init__(self, decisions: list[bool], context: list[z3.BoolRef] | None = None) -> None:
         self.decisions = decisions
         self.pos = 0
         self.condition: list[z3.BoolRef] = []
         self.assumptions: list[z3.BoolRef] = []
         self.forks_allowed = True
+        self.context = list(context or [])
+        self.solver: z3.Solver | None = None
+        if self.context:
+            self.solver = z3.Solver()
+            self.solver.set("timeout", PRUNE_TIMEOUT_MS)
+            self.solver.add(*self.context)
+
+    def _impossible(self, c: z3.BoolRef) -> bool:
+        """c cannot hold on this path, given the caller's assumptions (pruning only: an
+        unknown answer keeps the branch)."""
+        assert self.solver is not None
+        self.solver.push()
+        self.solver.add(*self.condition, *self.assumptions, c)
+        answer = self.solver.check()
+        self.solver.pop()
+        return answer == z3.unsat
 
     def decide(self, cond: Any) -> bool:
         if isinstance(cond, bool):
@@ -117,6 +133,11 @@ class Path:
             return True
         if z3.is_false(c):
             return False
+        if self.solver is not None:
+            if self._impossible(z3.Not(c)):
+                return True
+            if self._impossible(c):
+                return False
         if not self.forks_allowed:
             raise Unsupported("a branch on a symbolic condition inside a loop body or condition")
         if self.pos == len(self.decisions):
@@ -187,8 +208,6 @@ class Interp:
     # -- calls ---------------------------------------------------------------------------
 
     def call(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-        if not self.path.forks_allowed:
-            return self.summary(fn, args, kwargs)
         node = function_ast(fn)
         sig = inspect.signature(fn)
         bound = sig.bind(*args, **kwargs)
@@ -202,13 +221,23 @@ class Interp:
         return None
 
     def summary(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-        """A call where forking is not allowed (a loop body, a comprehension): the callee's
-        paths are explored on their own and merged into one value. The callee may not raise,
-        and what it does to its arguments is not kept."""
-        out = run(fn, lambda: list(args), kwargs)
-        if not z3.is_false(z3.simplify(out.raised)):
-            raise Unsupported(f"{fn.__qualname__} may raise inside a loop or comprehension")
+        """A call: inlined where the caller may fork; summarised where it may not (a loop
+        body, a comprehension): the callee's paths are then explored on their own, on copies
+        of the arguments, and merged into one value, what it did to its arguments is
+        written back, and it may not raise."""
+        if self.path.forks_allowed:
+            return self.call(fn, args, kwargs)
+        context = [*self.path.context, *self.path.condition, *self.path.assumptions]
+        out = run(fn, lambda: [_copy(a) for a in args], kwargs, assume=context or None)
+        for original, merged in zip(args, out.args, strict=True):
+            _write_back(original, merged)
         self.path.assumptions.extend(out.assumptions)
+        if not z3.is_false(z3.simplify(out.raised)):
+            if not self.path.forks_allowed:
+                raise Unsupported(f"{fn.__qualname__} may raise inside a loop or comprehension")
+            if self.path.decide(out.raised):
+                assert out.exception is not None
+                raise _Raised(out.exception, out.exception_args)
         return out.result
 
     # -- statements ----------------------------------------------------------------------
@@ -552,7 +581,7 @@ class Interp:
             return fn(*args, **kwargs)
         if _is_user_function(fn) and (anything_symbolic or getattr(fn, "__module__", "").startswith(
                 ("spec", "impl", "proofs"))):
-            return self.call(fn, args, kwargs)
+            return self.summary(fn, args, kwargs)
         if anything_symbolic:
             raise Unsupported(f"call of {getattr(fn, '__qualname__', fn)!r} on symbolic values")
         return fn(*args, **kwargs)
@@ -603,6 +632,34 @@ class Interp:
         ty = MapT(ty_of_value(value), key=ty_of_value(k))
         present = z3.Lambda([k], z3.And(self._in_range(k, lo, hi), *conds))
         return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
+
+
+def _mutable_record(v: Any) -> bool:
+    return dataclasses.is_dataclass(v) and not isinstance(v, type) \
+        and not type(v).__dataclass_params__.frozen  # type: ignore[attr-defined]
+
+
+def _copy(v: Any) -> Any:
+    """A copy a callee may change without touching v (symbolic leaves are immutable)."""
+    if isinstance(v, SArray):
+        return SArray(v.ty, list(v.leaves), length=v.length)
+    if _mutable_record(v):
+        ty = RecT(type(v))
+        return unflatten(ty, flatten(ty, v))
+    return v
+
+
+def _write_back(original: Any, merged: Any) -> None:
+    if isinstance(original, SArray):
+        original.replace(list(merged.leaves))
+    elif _mutable_record(original):
+        for f in dataclasses.fields(original):
+            value = getattr(merged, f.name)
+            current = getattr(original, f.name)
+            if isinstance(current, SArray):
+                current.replace(list(value.leaves))
+            else:
+                setattr(original, f.name, value)
 
 
 class _Undefined:
@@ -678,13 +735,16 @@ class Outcome:
 
 
 MAX_PATHS = 512
+PRUNE_TIMEOUT_MS = 2000
 
 
 def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
-        kwargs: dict[str, Any] | None = None) -> Outcome:
+        kwargs: dict[str, Any] | None = None, assume: list[z3.BoolRef] | None = None) -> Outcome:
     """Evaluate fn symbolically on every path; make_args builds a fresh copy of the inputs.
 
     The inputs are rebuilt for every path because impl functions mutate their arguments.
+    With `assume` (what the caller's obligation takes as given), a branch the assumptions
+    rule out is not explored: the result is then exact only where they hold.
     """
     decisions: list[bool] = []
     returned: list[tuple[z3.BoolRef, Any]] = []
@@ -692,7 +752,7 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
     states: list[tuple[z3.BoolRef, list[Any]]] = []
     assumptions: list[z3.BoolRef] = []
     while True:
-        path = Path(decisions)
+        path = Path(decisions, assume)
         args = make_args()
         try:
             result = Interp(path).call(fn, args, dict(kwargs or {}))
