@@ -5,6 +5,7 @@ function's native result (hyperkernel's irpy checks its LLVM emitter the same wa
 from __future__ import annotations
 
 import copy
+import dataclasses
 import random
 from typing import Any
 
@@ -159,3 +160,79 @@ def test_branches_are_explored_on_every_path() -> None:
         assert z3.simplify(z3.substitute(out.result, (x, z3.IntVal(v)))).as_long() == want
 
 
+
+
+# -- bit-vector code: the MMU walk and the trap path ------------------------------------------
+
+
+def sparse_memory(rng: random.Random) -> bytearray:
+    """16 KiB, zero but for page-table entries and data around a few addresses."""
+    mem = bytearray(16384)
+    for _ in range(12):
+        pa = rng.randrange(0, len(mem) - 4) & ~3
+        frame = rng.randrange(0, 5)  # a frame inside memory, or just past it
+        mem[pa:pa + 4] = ((frame << 12) | rng.getrandbits(12)).to_bytes(4, "little")
+    return mem
+
+
+def lift_memory(mem: bytearray) -> list[z3.ExprRef]:
+    array = z3.K(z3.BitVecSort(32), z3.BitVecVal(0, 8))
+    for i, b in enumerate(mem):
+        if b:
+            array = z3.Store(array, i, b)
+    return [z3.BitVecVal(len(mem), 32), array]
+
+
+def test_walk_terms_equal_native_runs() -> None:
+    from impl import x86
+    from proofs.x86 import MEM
+    from spec.abi import PageFault
+
+    leaves = flatten(MEM, fresh(MEM, "mem"))
+    cr3, va = z3.BitVecs("cr3 va", 32)
+    write, user = z3.Bools("write user")
+    out = run(x86.walk, lambda: [unflatten(MEM, leaves), cr3, va, write, user])
+    rng = random.Random("walk")
+    for _ in range(CASES):
+        mem = sparse_memory(rng)
+        c, v = rng.randrange(0, 4) << 12, rng.getrandbits(32)
+        w, u = rng.random() < 0.5, rng.random() < 0.5
+        pairs = [*zip(leaves, lift_memory(mem), strict=True), (cr3, z3.BitVecVal(c, 32)),
+                 (va, z3.BitVecVal(v, 32)), (write, z3.BoolVal(w)), (user, z3.BoolVal(u))]
+        after = bytearray(mem)
+        try:
+            claim = z3.And(z3.Not(out.raised), out.result == x86.walk(after, c, v, w, u))
+        except PageFault as fault:
+            claim = z3.And(out.raised, out.exception_args[0] == fault.va,
+                           out.exception_args[1] == fault.error_code)
+        touched = [i for i in range(len(mem)) if after[i] != mem[i]] + [rng.randrange(len(mem))]
+        claim = z3.And(claim, *[z3.Select(out.args[0].leaves[0], i) == after[i] for i in touched])
+        only_native([z3.substitute(a, *pairs) for a in out.assumptions], z3.substitute(claim, *pairs))
+
+
+def test_trap_terms_equal_native_runs() -> None:
+    """The terms x86.trap.* prove things about (derived under those obligations' givens: the
+    TSS and the kernel stack lie in memory), on cases where the givens hold."""
+    from impl import x86
+    from proofs.x86 import CPU, Trap
+
+    t = Trap()
+    leaves, cpu_leaves, tss, vector, err, out = t.leaves, t.cpu_leaves, t.tss, t.vector, t.err, t.out
+    rng = random.Random("trap")
+    for _ in range(CASES):
+        mem = bytearray(4096)
+        tss_pa = rng.randrange(0, 4000) & ~3
+        mem[tss_pa + 4:tss_pa + 8] = rng.randrange(68, 4096).to_bytes(4, "little")
+        cpu = x86.Cpu(**{f.name: rng.getrandbits(16 if f.name in ("cs", "ss", "ds", "es") else 32)
+                         for f in dataclasses.fields(x86.Cpu)})
+        vec, e = rng.choice([3, 8, 13, 14, 17, 32, 48]), rng.getrandbits(32)
+        pairs = [*zip(leaves, lift_memory(mem), strict=True),
+                 *zip(cpu_leaves, flatten(CPU, cpu), strict=True),
+                 (tss, z3.BitVecVal(tss_pa, 32)), (vector, z3.BitVecVal(vec, 32)), (err, z3.BitVecVal(e, 32))]
+        after, cpu_after = bytearray(mem), copy.deepcopy(cpu)
+        tf = x86.trap(after, cpu_after, tss_pa, vec, e)
+        claim = z3.And(out.result == tf, agree(CPU, out.args[1], cpu_after),
+                       *[z3.Select(out.args[0].leaves[0], i) == after[i] for i in range(tf, tf + 68)])
+        given = [z3.substitute(g, *pairs) for g in t.given]
+        only_native([*given, *[z3.substitute(a, *pairs) for a in out.assumptions]],
+                    z3.substitute(claim, *pairs))

@@ -151,3 +151,46 @@ def access(memory: bytes, cr3: int, va: int, write: bool, user: bool, value: int
     after[KCODE:KCODE + 2] = memory[KCODE:KCODE + 2]
     after[KSTACK_TOP - 20:KSTACK_TOP] = memory[KSTACK_TOP - 20:KSTACK_TOP]
     return Outcome(fault, uc.reg_read(UC_X86_REG_CR2), uc.reg_read(UC_X86_REG_EAX), bytes(after))
+
+
+def with_furniture_directory(memory: bytes) -> bytes:
+    """memory with a page directory at FURNITURE that maps the furniture only."""
+    mem = bytearray(memory)
+    mem[FURNITURE:FURNITURE + 4096] = bytes(4096)
+    mem[FURNITURE:FURNITURE + 4] = struct.pack("<I", FURNITURE_PDE)
+    return bytes(mem)
+
+
+SAVE_CONTEXT = b"\x1e\x06\x60"  # push ds; push es; pushal  (_alltraps)
+
+
+def run_ring0(memory: bytes, code: bytes, regs: dict[int, int]) -> tuple[Uc, bytes]:
+    """Run code in ring 0 at KCODE with the given registers; the memory afterwards."""
+    m = Machine(Uc(UC_ARCH_X86, UC_MODE_32), with_furniture_directory(memory), FURNITURE)
+    uc = m.uc
+    uc.mem_write(KCODE, code)
+    for reg, value in regs.items():
+        uc.reg_write(reg, value)
+    uc.emu_start(KCODE, KCODE + len(code), count=len(code))
+    if m.faulted:
+        raise RuntimeError(f"exception {m.faulted} at {uc.reg_read(UC_X86_REG_EIP):#x}")
+    return uc, bytes(uc.mem_read(0, len(memory)))
+
+
+def trap_return_code(tf: int) -> bytes:
+    """mCertikOS's trap_return: movl tf, %esp; popal; popl %es; popl %ds; addl $8, %esp; iret."""
+    return b"\xbc" + struct.pack("<I", tf) + b"\x61\x07\x1f\x83\xc4\x08\xcf"
+
+
+def run_to_user(memory: bytes, tf: int) -> Uc:
+    """Run trap_return from ring 0 on the frame at tf until the user's first instruction."""
+    m = Machine(Uc(UC_ARCH_X86, UC_MODE_32), with_furniture_directory(memory), FURNITURE)
+    uc = m.uc
+    code = trap_return_code(tf)
+    uc.mem_write(KCODE, code)
+    uc.reg_write(UC_X86_REG_ESP, KSTACK_TOP)
+    user_eip = struct.unpack("<I", memory[tf + 48:tf + 52])[0]
+    uc.emu_start(KCODE, user_eip, count=6)  # the six instructions of trap_return
+    if m.faulted:
+        raise RuntimeError(f"exception {m.faulted} at {uc.reg_read(UC_X86_REG_EIP):#x}")
+    return uc
