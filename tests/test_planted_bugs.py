@@ -19,6 +19,16 @@ from tests.mutants import Edit, mutant
 
 ROOT = Path(__file__).resolve().parents[1]
 
+def run_replay(path: str, tmp_path: Path, mutants: bool = True) -> subprocess.CompletedProcess[str]:
+    """pytest on a replay file, in a fresh process that can import the mutants (or not)."""
+    search = [str(tmp_path), str(ROOT)] if mutants else [str(ROOT)]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(search)},
+    )
+
+
 # name: (operation, obligation kind that must fail, edits to impl/message.py)
 BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "drop_newest": ("enqueue", "refines", [(
@@ -54,11 +64,7 @@ def test_planted_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_pa
     assert result.status == "counterexample", result.detail
     assert "table = MsgTable(" in result.detail
     assert result.replay_file
-    replay = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", result.replay_file],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
-    )
+    replay = run_replay(result.replay_file, tmp_path)
     assert replay.returncode == 1, replay.stdout + replay.stderr
     assert "1 failed" in replay.stdout
 
@@ -69,11 +75,7 @@ def test_the_real_impl_passes_the_replay_of_a_mutant_counterexample(tmp_path: Pa
     result = check(f"message.{op}.{kind}", BUILDERS[kind](op, broken), 60, tmp_path / "replay")
     text = Path(result.replay_file).read_text().replace("import_module('mutant_for_replay')", "None")
     Path(result.replay_file).write_text(text)
-    replay = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", result.replay_file],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    replay = run_replay(result.replay_file, tmp_path, mutants=False)
     assert replay.returncode == 0, replay.stdout + replay.stderr
 
 
@@ -120,9 +122,5 @@ def test_planted_x86_bug_is_caught_with_a_replayable_counterexample(bug: str, tm
     assert result.status == "counterexample", result.detail
     assert "mem = " in result.detail
     assert result.replay_file
-    replay = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", result.replay_file],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])},
-    )
+    replay = run_replay(result.replay_file, tmp_path)
     assert replay.returncode == 1, replay.stdout + replay.stderr
