@@ -20,7 +20,7 @@ from typing import Any
 
 import z3
 
-from .engine.values import Ty, concrete
+from .engine.values import Ty, concrete, fresh_name
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}
 
@@ -63,6 +63,7 @@ class Goal:
     replay_extra: dict[str, Any] = dataclasses.field(default_factory=dict)
     compare: Callable[[dict[str, Any]], str] | None = None
     sizes: list[z3.ArithRef] = dataclasses.field(default_factory=list)
+    admissible: Callable[[dict[str, Any]], bool] | None = None
 
 
 @dataclasses.dataclass
@@ -90,14 +91,28 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     ms = max(1, int(timeout_s * 1000))
     s = _solver(ms)
     s.add(*goal.hypotheses)
-    sat = s.check()
-    if sat == z3.unsat:
-        return Result(name, "vacuous", time.perf_counter() - start, "the hypotheses are unsatisfiable")
-    if sat == z3.unknown:
-        return Result(name, "unknown", time.perf_counter() - start,
-                      f"satisfiability of the hypotheses unknown: {s.reason_unknown()}")
-    s.add(z3.Not(goal.conclusion))
-    answer = s.check()
+    if not witnessed(goal, min(ms, VACUITY_MS)):
+        sat = s.check()
+        if sat == z3.unsat:
+            return Result(name, "vacuous", time.perf_counter() - start, "the hypotheses are unsatisfiable")
+        if sat == z3.unknown:
+            return Result(name, "unknown", time.perf_counter() - start,
+                          f"satisfiability of the hypotheses unknown: {s.reason_unknown()}")
+    # Each conjunct of the conclusion on its own: often far easier than the whole.
+    parts = conjuncts(goal.conclusion)
+    answer = z3.unsat
+    for part in parts:
+        s.push()
+        s.add(z3.Not(part))
+        for seed in range(SEEDS):  # Z3 is sensitive to its seed: a few tries, each a share of the time
+            s.set("timeout", max(1, ms // SEEDS))
+            s.set("random_seed", seed)
+            answer = s.check()
+            if answer != z3.unknown:
+                break
+        if answer != z3.unsat:
+            break
+        s.pop()
     if answer == z3.unsat:
         return Result(name, "proved", time.perf_counter() - start)
     reason = s.reason_unknown() if answer == z3.unknown else ""
@@ -105,18 +120,36 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     note = ""
     if model is None:
         model = bounded_model(goal, min(ms, 10000))
-        note = "\n  (found with every quantifier bounded to the small sizes, then confirmed by replay)"
+        note = BOUNDED_NOTE
     values = concretize(goal, model) if model is not None else None
     if values is not None and note and not confirmed_by_replay(goal, values):
         values = None
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}")
+    return _counterexample(name, goal, values, seconds, replay_dir, note)
+
+
+def _counterexample(name: str, goal: Goal, values: dict[str, Any], seconds: float,
+                    replay_dir: Path | None, note: str) -> Result:
     detail = describe(goal, values) + note
     replay_file = ""
     if goal.replay is not None and replay_dir is not None:
         replay_file = str(write_replay(name, goal, values, replay_dir))
     return Result(name, "counterexample", seconds, detail, replay_file)
+
+
+def conjuncts(e: z3.BoolRef) -> list[z3.BoolRef]:
+    """e as a list of claims that together mean e: And split, and a ForAll over an
+    implication whose conclusion is a conjunction split into one ForAll per conjunct."""
+    if z3.is_and(e):
+        return [c for child in e.children() for c in conjuncts(child)]
+    if z3.is_quantifier(e) and e.is_forall():
+        names = [z3.Const(fresh_name(e.var_name(i)), e.var_sort(i)) for i in range(e.num_vars())]
+        body = z3.substitute_vars(e.body(), *reversed(names))
+        if z3.is_implies(body) and len(parts := conjuncts(body.arg(1))) > 1:
+            return [z3.ForAll(names, z3.Implies(body.arg(0), c)) for c in parts]
+    return [e]
 
 
 SMALL_BOUNDS = (2, 4, 8, 64)
@@ -165,14 +198,37 @@ def bounded(e: z3.ExprRef, n: int,
     return out
 
 
-def bounded_model(goal: Goal, timeout_ms: int) -> z3.ModelRef | None:
+VACUITY_MS = 20000
+SEEDS = 3
+
+
+def witnessed(goal: Goal, timeout_ms: int) -> bool:
+    """The hypotheses hold of a concrete case: a model of their bounded instances whose
+    inputs the goal's own executable check admits (where the solver could not decide
+    them with their quantifiers)."""
+    if goal.admissible is None:
+        return False
+    for n in SMALL_BOUNDS[:3]:
+        s = _solver(timeout_ms)
+        s.add(*[bounded(h, n) for h in goal.hypotheses])
+        s.add(*[_at_most(x, n) for x in goal.sizes])
+        if s.check() == z3.sat and goal.admissible(concretize(goal, s.model())):
+            return True
+    return False
+
+
+BOUNDED_NOTE = "\n  (found with every quantifier bounded to the small sizes, then confirmed by replay)"
+
+
+def bounded_model(goal: Goal, timeout_ms: int,
+                  bounds: tuple[int, ...] = SMALL_BOUNDS[:3]) -> z3.ModelRef | None:
     """A candidate counterexample of small sizes where the solver gave up on quantifiers.
 
     Bounding the hypotheses' quantifiers may admit states the hypotheses exclude, so a
     candidate counts only once its replay fails on the executable code."""
     if not goal.sizes:
         return None
-    for n in SMALL_BOUNDS[:3]:
+    for n in bounds:
         s = _solver(timeout_ms)
         s.add(*[bounded(h, n) for h in goal.hypotheses])
         s.add(*[_at_most(x, n) for x in goal.sizes])

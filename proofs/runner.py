@@ -87,6 +87,9 @@ def prove_all(names: list[str], jobs: int, timeout: float, replay_dir: Path,
                 proc.kill()
                 result = Result(name, "timeout", now - started, f"no answer within {timeout:.0f} s")
             if result is not None:
+                stale = replay_dir / f"test_replay_{name.replace('.', '_')}.py"
+                if result.ok and stale.exists():
+                    stale.unlink()  # the case it replays is proved now
                 proc.join()
                 conn.close()
                 del running[conn]

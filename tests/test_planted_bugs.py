@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+import impl.container as impl_container
 import impl.message as impl_message
 import impl.x86 as impl_x86
+from proofs import container as proofs_container
 from proofs import message as proofs_message
 from proofs import x86 as proofs_x86
 from proofs.obligation import check
@@ -122,5 +124,33 @@ def test_planted_x86_bug_is_caught_with_a_replayable_counterexample(bug: str, tm
     assert result.status == "counterexample", result.detail
     assert "mem = " in result.detail
     assert result.replay_file
+    replay = run_replay(result.replay_file, tmp_path)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+
+
+# container: (operation, obligation kind that must fail, edits to impl/container.py)
+CONTAINER_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
+    "alloc_charges_nothing": ("alloc", "refines", [
+        ("    t.held[pid] = t.held[pid] + 1\n    t.usage[pid] = t.usage[pid] + 1\n",
+         "    t.held[pid] = t.held[pid] + 1\n")]),
+    "revoke_keeps_the_quota": ("revoke", "refines", [
+        ("    t.usage[p] = t.usage[p] - t.quota[pid]\n", "")]),
+    "split_skips_the_quota_check": ("split", "refines", [
+        ("    if not container_can_consume(t, pid, quota):\n        return E_EXCEEDS_QUOTA, 0\n", "")]),
+    "free_clears_before_checking": ("free", "unchanged_on_error", [
+        ("    if not alive(t, pid):\n        return E_INVAL_PID\n    if f < 0",
+         "    t.at_hint = 0\n    if not alive(t, pid):\n        return E_INVAL_PID\n    if f < 0")]),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(CONTAINER_BUGS))
+def test_planted_container_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
+    op, kind, edits = CONTAINER_BUGS[bug]
+    broken = mutant(impl_container, f"container_mutant_{bug}", edits, tmp_path)
+    builder = {"refines": proofs_container.refines, "unchanged_on_error": proofs_container.unchanged_on_error}
+    result = check(f"container.{op}.{kind}", builder[kind](op, broken), timeout_s=60,
+                   replay_dir=tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    assert "table = ContainerTable(" in result.detail
     replay = run_replay(result.replay_file, tmp_path)
     assert replay.returncode == 1, replay.stdout + replay.stderr

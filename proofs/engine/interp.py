@@ -418,6 +418,14 @@ class Interp:
     def eval_Tuple(self, e: ast.Tuple, frame: _Frame) -> Any:
         return tuple(self.eval(x, frame) for x in e.elts)
 
+    def eval_Dict(self, e: ast.Dict, frame: _Frame) -> Any:
+        if any(k is None for k in e.keys):
+            raise Unsupported("** in a dict display")
+        keys = [self.eval(k, frame) for k in e.keys if k is not None]
+        if any(is_sym(k) for k in keys):
+            raise Unsupported("a dict display with a symbolic key")
+        return dict(zip(keys, (self.eval(v, frame) for v in e.values), strict=True))
+
     def eval_List(self, e: ast.List, frame: _Frame) -> Any:
         return [self.eval(x, frame) for x in e.elts]
 
@@ -551,9 +559,18 @@ class Interp:
             return self.comprehension(fn, e.args[0], frame)
         if fn is all and len(e.args) == 1 and isinstance(e.args[0], ast.GeneratorExp):
             return self.forall(e.args[0], frame)
+        if fn is any and len(e.args) == 1 and isinstance(e.args[0], ast.GeneratorExp):
+            return self.exists(e.args[0], frame)
+        if fn is sum and len(e.args) == 1 and isinstance(e.args[0], ast.GeneratorExp):
+            return self.finite_sum(e.args[0], frame)
         if fn is Map and len(e.args) == 1 and isinstance(e.args[0], ast.DictComp):
             return self.map_comprehension(e.args[0], frame)
-        args = [self.eval(a, frame) for a in e.args]
+        args = []
+        for a in e.args:
+            if isinstance(a, ast.Starred):
+                args.extend(self.eval(a.value, frame))
+            else:
+                args.append(self.eval(a, frame))
         kwargs = {k.arg: self.eval(k.value, frame) for k in e.keywords if k.arg is not None}
         anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
         if fn in WORDS:
@@ -622,6 +639,26 @@ class Interp:
         if isinstance(body, bool):
             body = z3.BoolVal(body)
         return z3.ForAll([k], z3.Implies(z3.And(self._in_range(k, lo, hi), *conds), body))
+
+    def exists(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
+        k, lo, hi, inner, conds = self._generator(g, frame)
+        body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
+        if isinstance(body, bool):
+            body = z3.BoolVal(body)
+        return z3.Exists([k], z3.And(self._in_range(k, lo, hi), *conds, body))
+
+    def finite_sum(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
+        """A sum over a range with constant bounds (a tree's arity, say), written out."""
+        (gen,) = g.generators
+        lo, hi = (x.as_long() if isinstance(x, z3.IntNumRef) else x for x in self._range(gen.iter, frame))
+        if is_sym(lo) or is_sym(hi) or gen.ifs or not isinstance(gen.target, ast.Name):
+            raise Unsupported("sum over a range whose bounds are not constants")
+        name = gen.target.id
+        terms = [self._pure(lambda i=i: self.eval(g.elt, frame.bind(name, i))) for i in range(lo, hi)]
+        total: Any = 0
+        for t in terms:
+            total = total + t
+        return total
 
     def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
         k, lo, hi, inner, conds = self._generator(g, frame)

@@ -1,0 +1,242 @@
+"""The container layer's proof: impl.container refines spec.container, keeps its
+invariant (quotas, the tree, page ownership) and changes nothing on an error.
+
+The number of processes, the number of frames, quotas and usages are symbolic; the
+arity of the tree, MAX_CHILDREN, is the ABI's 3: a child's pid is parent * 3 + 1 + slot,
+and a container's lent quota is the sum over its 3 child slots.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any
+
+import z3
+
+import impl.container as impl_container
+import spec.container as spec_container
+from impl.container import ContainerTable, alive, child_of
+from spec.abi import DEFAULT, E_SUCC
+from spec.container import Container, Containers
+from spec.map import Map
+
+from .engine.interp import run
+from .engine.values import INT, RecT, equal, flatten, fresh, unflatten
+from .layer import equal_results, same_leaf
+from .obligation import Goal, InvalidCase, Shown, obligation
+
+TABLE = RecT(ContainerTable)
+CONTAINERS = RecT(Containers)
+MAX_CHILDREN = DEFAULT.MAX_CHILDREN
+
+
+# -- abstraction and invariant (executable) --------------------------------------------------
+
+
+def abstract(t: ContainerTable) -> Containers:
+    """The live containers and the owner of every allocated frame."""
+    live = Map({p: Container(quota=t.quota[p], usage=t.usage[p], parent=t.parent[p])
+                for p in range(t.nproc) if t.used[p]})
+    owner = Map({f: t.at_owner[f] for f in range(t.nframes) if t.at_used[f]})
+    return Containers(nproc=t.nproc, max_children=t.max_children, nframes=t.nframes, live=live, owner=owner)
+
+
+def lent(t: ContainerTable, p: int) -> int:
+    """The quota p has given to its live children."""
+    return sum(t.quota[child_of(t, p, s)] if alive(t, child_of(t, p, s)) else 0
+               for s in range(MAX_CHILDREN))
+
+
+def in_tree(t: ContainerTable, p: int) -> bool:
+    """p is the root, or a live parent's child: p = parent * max_children + 1 + slot."""
+    q = t.parent[p]
+    slot = p - 1 - q * MAX_CHILDREN
+    return p == 0 or (alive(t, q) and 0 <= slot and slot < MAX_CHILDREN)
+
+
+def page_listed(t: ContainerTable, p: int, i: int) -> bool:
+    f = t.pages[p][i]
+    return 0 <= f and f < t.nframes and t.at_used[f] and t.at_owner[f] == p and t.at_index[f] == i
+
+
+def container_ok(t: ContainerTable, p: int) -> bool:
+    """0 <= usage <= quota; usage is the frames held plus the quota lent to children;
+    the page list holds exactly the frames p owns."""
+    return (0 <= t.usage[p] and t.usage[p] <= t.quota[p] and 0 <= t.held[p]
+            and t.usage[p] == t.held[p] + lent(t, p) and in_tree(t, p)
+            and all(page_listed(t, p, i) for i in range(t.held[p])))
+
+
+def frame_ok(t: ContainerTable, f: int) -> bool:
+    """An allocated frame's owner is alive and lists it at the frame's index."""
+    owner = t.at_owner[f]
+    i = t.at_index[f]
+    return alive(t, owner) and 0 <= i and i < t.held[owner] and t.pages[owner][i] == f
+
+
+def table_ok(t: ContainerTable) -> bool:
+    return (1 <= t.nproc and 0 <= t.nframes and t.max_children == MAX_CHILDREN
+            and t.used[0] and t.parent[0] == 0
+            and 0 <= t.at_hint and (t.at_hint < t.nframes or t.at_hint == 0)
+            and all(container_ok(t, p) for p in range(t.nproc) if t.used[p])
+            and all(frame_ok(t, f) for f in range(t.nframes) if t.at_used[f]))
+
+
+# -- goals --------------------------------------------------------------------------------------
+
+# name: argument types, and whether the spec takes the frame the impl chose
+OPERATIONS: dict[str, list[Any]] = {
+    "split": [INT, INT],
+    "alloc": [INT],
+    "free": [INT, INT],
+    "revoke": [INT],
+}
+
+
+def _errno(result: Any) -> Any:
+    return result[0] if isinstance(result, tuple) else result
+
+
+def spec_call(op: str, cs: Containers, args: list[Any], result: Any) -> tuple[Any, ...]:
+    """The spec's (results..., new state) for the impl's call and result."""
+    if op == "alloc":
+        return spec_container.alloc(cs, *args, result[1])
+    return getattr(spec_container, op)(cs, *args)
+
+
+def impl_results(op: str, result: Any) -> tuple[Any, ...]:
+    return result if op == "split" else (_errno(result),)
+
+
+class Setting:
+    def __init__(self, op: str, impl: types.ModuleType) -> None:
+        self.op = op
+        self.impl = impl
+        table = fresh(TABLE, "t")
+        table.max_children = MAX_CHILDREN
+        self.leaves = flatten(TABLE, table)
+        self.args = [fresh(ty, f"arg{i}") for i, ty in enumerate(OPERATIONS[op])]
+        ok = run(table_ok, lambda: [self.pre()])
+        self.hypotheses = [ok.result, *ok.assumptions]
+        self.out = run(getattr(impl, f"container_{op}"), lambda: [self.pre(), *self.args])
+
+    def pre(self) -> ContainerTable:
+        return unflatten(TABLE, self.leaves)
+
+    def goal(self, conclusion: z3.BoolRef, extra: list[z3.BoolRef], replay: Any) -> Goal:
+        t = self.pre()
+        inputs = {"table": Shown(TABLE, t, _table_size(t))}
+        inputs.update({n: Shown(INT, a) for n, a in zip(_arg_names(self.op), self.args, strict=True)})
+        return Goal([*self.hypotheses, *self.out.assumptions, *extra], conclusion, inputs,
+                    sizes=[t.nproc, t.nframes, *self.args], replay=replay,
+                    replay_module=self.impl.__name__, replay_extra={"op": self.op},
+                    admissible=admissible)
+
+
+def _arg_names(op: str) -> list[str]:
+    return {"split": ["pid", "quota"], "free": ["pid", "frame"]}.get(op, ["pid"])
+
+
+def _table_size(t: ContainerTable) -> Any:
+    """Per-frame arrays and page lists have nframes entries, per-pid arrays nproc."""
+    per_frame = [t.at_used.leaves[0], t.at_owner.leaves[0], t.at_index.leaves[0]]
+
+    def size(arr: Any, model: z3.ModelRef) -> int:
+        frames = arr.parent is not None or any(arr.leaves[0].eq(x) for x in per_frame)
+        n = model.eval(t.nframes if frames else t.nproc, model_completion=True).as_long()
+        return max(n, 0)
+
+    return size
+
+
+def admissible(values: dict[str, Any]) -> bool:
+    return bool(table_ok(values["table"]))
+
+
+def refines(op: str, impl: types.ModuleType = impl_container) -> Goal:
+    """Same results and errno as the spec, and the new table abstracts to the spec's state;
+    a frame the impl allocates was free."""
+    s = Setting(op, impl)
+    before = run(abstract, lambda: [s.pre()])
+    after = run(abstract, lambda: [s.out.args[0]])
+    want = run(spec_call, lambda: [op, before.result, s.args, s.out.result])
+    *results, state = want.result
+    conclusion = z3.And(equal_results(impl_results(op, s.out.result), tuple(results)),
+                        equal(CONTAINERS, after.result, state))
+    if op == "alloc":
+        errno, frame = s.out.result
+        owned = z3.Select(before.result.owner.present, frame)
+        was_free = z3.And(0 <= frame, frame < s.pre().nframes, z3.Not(owned))
+        conclusion = z3.And(conclusion, z3.Implies(errno == E_SUCC, was_free))
+    return s.goal(conclusion, [*before.assumptions, *after.assumptions, *want.assumptions], replay_refines)
+
+
+def preserves(op: str, impl: types.ModuleType = impl_container) -> Goal:
+    """The invariant holds afterwards."""
+    s = Setting(op, impl)
+    ok = run(table_ok, lambda: [s.out.args[0]])
+    return s.goal(ok.result, ok.assumptions, replay_preserves)
+
+
+def unchanged_on_error(op: str, impl: types.ModuleType = impl_container) -> Goal:
+    """An error leaves every field of the table as it was."""
+    s = Setting(op, impl)
+    same = z3.And([same_leaf(a, b) for a, b in
+                   zip(flatten(TABLE, s.pre()), flatten(TABLE, s.out.args[0]), strict=True)])
+    return s.goal(z3.Implies(_errno(s.out.result) != E_SUCC, same), [], replay_unchanged)
+
+
+# `preserves` (the invariant kept by each operation) is written but not yet registered:
+# Z3 does not reliably find the instances it needs (the sum of a parent's lent quota over
+# its child slots, the skolem child of a revoked container) and times out; the tests
+# check the invariant natively after every step instead. See docs/container.md.
+for _op in OPERATIONS:
+    for _kind, _builder in (("refines", refines), ("unchanged_on_error", unchanged_on_error)):
+        obligation(f"container.{_op}.{_kind}")(
+            lambda impl=impl_container, _op=_op, _b=_builder: _b(_op, impl))
+
+
+@obligation("container.init.refines")
+def init_refines(impl: types.ModuleType = impl_container) -> Goal:
+    """Boot: only the root container, with the root quota, and every frame free."""
+    nproc, nframes, root_quota = z3.Ints("NUM_PROC nframes ROOT_QUOTA")
+    cfg = DEFAULT.__class__(NUM_PROC=nproc, ROOT_QUOTA=root_quota)
+    t = run(impl.container_init, lambda: [cfg, nframes])
+    got = run(abstract, lambda: [t.result])
+    want = run(spec_container.boot, lambda: [cfg, nframes])
+    ok = run(table_ok, lambda: [t.result])
+    hyps = [nproc >= 1, nframes >= 1, root_quota >= 0, *t.assumptions, *got.assumptions, *ok.assumptions]
+    return Goal(hyps, z3.And(equal(CONTAINERS, got.result, want.result), ok.result),
+                {"NUM_PROC": Shown(INT, nproc), "nframes": Shown(INT, nframes)})
+
+
+# -- replays ---------------------------------------------------------------------------------
+
+
+def _native(op: str, impl: types.ModuleType | None, table: ContainerTable, kw: dict[str, Any]) -> Any:
+    if not table_ok(table):
+        raise InvalidCase("the table breaks the invariant")
+    args = [kw[n] for n in _arg_names(op)]
+    before = abstract(table)
+    result = getattr(impl or impl_container, f"container_{op}")(table, *args)
+    return args, before, result
+
+
+def replay_refines(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
+    args, before, result = _native(op, impl, table, kw)
+    *want, state = spec_call(op, before, args, result)
+    assert impl_results(op, result) == tuple(want), (result, want)
+    assert abstract(table) == state
+
+
+def replay_preserves(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
+    _native(op, impl, table, kw)
+    assert table_ok(table)
+
+
+def replay_unchanged(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
+    before = copy.deepcopy(table)
+    _, _, result = _native(op, impl, table, kw)
+    if _errno(result) != E_SUCC:
+        assert table == before
