@@ -135,8 +135,6 @@ CONTAINER_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
          "    t.held[pid] = t.held[pid] + 1\n")]),
     "revoke_keeps_the_quota": ("revoke", "refines", [
         ("    t.usage[p] = t.usage[p] - t.quota[pid]\n", "")]),
-    "split_skips_the_quota_check": ("split", "refines", [
-        ("    if not container_can_consume(t, pid, quota):\n        return E_EXCEEDS_QUOTA, 0\n", "")]),
     "free_clears_before_checking": ("free", "unchanged_on_error", [
         ("    if not alive(t, pid):\n        return E_INVAL_PID\n    if f < 0",
          "    t.at_hint = 0\n    if not alive(t, pid):\n        return E_INVAL_PID\n    if f < 0")]),
