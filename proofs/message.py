@@ -241,6 +241,10 @@ def _config() -> tuple[Config, list[z3.BoolRef]]:
     return Config(NUM_SUB=n, QLEN_MAX=qmax, MSG_MAX=mmax), [n >= 0, qmax >= 1, mmax >= 0]
 
 
+def _config_inputs(cfg: Config) -> dict[str, Shown]:
+    return {name: Shown(INT, getattr(cfg, name)) for name in ("NUM_SUB", "QLEN_MAX", "MSG_MAX")}
+
+
 @obligation("message.init.refines")
 def init_refines(impl: types.ModuleType = impl_message, capacity: int | None = None) -> Goal:
     """The boot table holds no queue, as the spec's boot state."""
@@ -249,8 +253,7 @@ def init_refines(impl: types.ModuleType = impl_message, capacity: int | None = N
     after = run(abstract, lambda: [table.result])
     want = run(spec_message.mailboxes, lambda: [cfg])
     return Goal([*hyps, *table.assumptions, *after.assumptions], _equal_state(after.result, want.result),
-                {"NUM_SUB": Shown(INT, cfg.NUM_SUB), "QLEN_MAX": Shown(INT, cfg.QLEN_MAX),
-                 "MSG_MAX": Shown(INT, cfg.MSG_MAX)})
+                _config_inputs(cfg))
 
 
 @obligation("message.init.invariant")
@@ -259,8 +262,7 @@ def init_invariant(impl: types.ModuleType = impl_message, capacity: int | None =
     table = run(impl.msgq_init, lambda: [cfg])
     ok = run(table_ok, lambda: [table.result])
     return Goal([*hyps, *table.assumptions, *ok.assumptions], ok.result,
-                {"NUM_SUB": Shown(INT, cfg.NUM_SUB), "QLEN_MAX": Shown(INT, cfg.QLEN_MAX),
-                 "MSG_MAX": Shown(INT, cfg.MSG_MAX)})
+                _config_inputs(cfg))
 
 
 # -- replays: the same checks, natively, on one concrete case ------------------------------------

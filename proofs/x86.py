@@ -10,7 +10,7 @@ import z3
 
 import impl.x86 as impl_x86
 import spec.x86 as spec_x86
-from impl.x86 import PTE_ADDR, pde_addr, phys_load32, pte_addr
+from impl.x86 import pde_addr, phys_load32, pte_addr
 from spec.abi import PFEC_P, PFEC_U, PFEC_W, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, PageFault
 from spec.map import Map
 from spec.x86 import NPAGES, AddressSpace, Entry, Mapping, PhysMem, TrapFrame, UserContext, u32
@@ -102,7 +102,7 @@ class Entries:
         self.before, self.after = a.pre(), a.out.args[0]
         self.pde_pa = impl_x86.pde_addr(a.cr3, a.va)
         self.pde = _word_at(self.before, self.pde_pa)
-        self.pte_pa = PTE_ADDR(self.pde) | ((a.va >> 12) & 0x3FF) << 2
+        self.pte_pa = pte_addr(self.pde, a.va)  # branch-free: runs on the Z3 words as they are
         self.pte = _word_at(self.before, self.pte_pa)
         n = self.before.length
         self.in_mem = z3.And(z3.UGE(n, 4), z3.ULE(self.pde_pa, n - 4), z3.ULE(self.pte_pa, n - 4))
