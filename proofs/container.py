@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import types
+from dataclasses import dataclass
 from typing import Any
 
 import z3
@@ -246,3 +247,50 @@ def replay_unchanged(impl: types.ModuleType | None, op: str, table: ContainerTab
     _, _, result = _native(op, impl, table, kw)
     if _errno(result) != E_SUCC:
         assert table == before
+
+
+# -- the layer's interface over its spec, for the layers above ---------------------------------
+
+
+@dataclass
+class SpecContainers:
+    """The container layer as the layer above holds it, abstractly: the spec's state, and
+    the frames an allocation will return, in order (the spec leaves the choice open)."""
+
+    cs: Containers
+    choices: list[int]
+    taken: int
+
+
+def spec_alive(lower: SpecContainers, pid: int) -> bool:
+    return pid in lower.cs.live
+
+
+def spec_can_consume(lower: SpecContainers, pid: int, n: int) -> bool:
+    return spec_container.can_consume(lower.cs, pid, n)
+
+
+def spec_alloc(lower: SpecContainers, pid: int) -> tuple[int, int]:
+    frame = lower.choices[lower.taken]
+    err, cs = spec_container.alloc(lower.cs, pid, frame)
+    if err != E_SUCC:
+        return err, 0
+    lower.cs = cs
+    lower.taken = lower.taken + 1
+    return E_SUCC, frame
+
+
+def spec_free(lower: SpecContainers, pid: int, frame: int) -> int:
+    err, cs = spec_container.free(lower.cs, pid, frame)
+    lower.cs = cs
+    return err
+
+
+def spec_revoke(lower: SpecContainers, pid: int) -> int:
+    err, cs = spec_container.revoke(lower.cs, pid)
+    lower.cs = cs
+    return err
+
+
+INTERFACE = {"alive": spec_alive, "container_can_consume": spec_can_consume, "container_alloc": spec_alloc,
+             "container_free": spec_free, "container_revoke": spec_revoke}

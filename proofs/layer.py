@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import z3
@@ -36,3 +39,16 @@ def differs_only_at(ty: RecT, before: Any, after: Any, index: Any) -> z3.BoolRef
         else:
             same.append(equal(fty, a, b))
     return z3.ForAll([other], z3.Implies(other != index, z3.And(same)))
+
+
+@contextmanager
+def over(module: types.ModuleType, interface: dict[str, Callable[..., Any]]) -> Iterator[None]:
+    """Run `module` over another implementation of the layer below: the names it imported
+    from that layer are bound to `interface` meanwhile. The symbolic interpreter resolves
+    names through the module's globals, so proofs and native tests see the same binding."""
+    saved = {name: module.__dict__[name] for name in interface}
+    module.__dict__.update(interface)
+    try:
+        yield
+    finally:
+        module.__dict__.update(saved)

@@ -576,6 +576,8 @@ class Interp:
         if fn in WORDS:
             (x,) = args
             return _word(x, WORDS[fn])
+        if fn is int and len(args) == 1 and isinstance(args[0], z3.BitVecRef):
+            return z3.BV2Int(args[0])
         if fn is len:
             (x,) = args
             if isinstance(x, SSeq) or (isinstance(x, SArray) and x.ty.sized):
@@ -623,29 +625,39 @@ class Interp:
 
 
     def _generator(self, g: ast.GeneratorExp | ast.ListComp | ast.DictComp,
-                   frame: _Frame) -> tuple[z3.ArithRef, Any, Any, _Frame, list[Any]]:
+                   frame: _Frame) -> tuple[z3.ExprRef, z3.BoolRef, _Frame, list[Any]]:
+        """The variable of a one-clause generator, the condition that it is in the domain
+        (a range, or the keys of a map), the frame that binds it, and the filters."""
         (gen,) = g.generators
         if not isinstance(gen.target, ast.Name):
             raise Unsupported("a comprehension over a pattern")
-        lo, hi = self._range(gen.iter, frame)
-        k, lo, hi = self._index_var(gen.target.id, lo, hi)
+        domain = None if _is_range(gen.iter) else self.eval(gen.iter, frame)
+        if isinstance(domain, SMap):
+            k = z3.Const(fresh_name(gen.target.id), domain.ty.key.sorts()[0])
+            in_domain = z3.Select(domain.present, k)
+        elif domain is None:
+            lo, hi = self._range(gen.iter, frame)
+            k, lo, hi = self._index_var(gen.target.id, lo, hi)
+            in_domain = self._in_range(k, lo, hi)
+        else:
+            raise Unsupported("a comprehension over something other than a range or a map")
         inner = frame.bind(gen.target.id, k)
         conds = self._pure(lambda: [self.truth(self.eval(c, inner)) for c in gen.ifs])
-        return k, lo, hi, inner, conds
+        return k, in_domain, inner, conds
 
     def forall(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
-        k, lo, hi, inner, conds = self._generator(g, frame)
+        k, in_domain, inner, conds = self._generator(g, frame)
         body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
         if isinstance(body, bool):
             body = z3.BoolVal(body)
-        return z3.ForAll([k], z3.Implies(z3.And(self._in_range(k, lo, hi), *conds), body))
+        return z3.ForAll([k], z3.Implies(z3.And(in_domain, *conds), body))
 
     def exists(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
-        k, lo, hi, inner, conds = self._generator(g, frame)
+        k, in_domain, inner, conds = self._generator(g, frame)
         body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
         if isinstance(body, bool):
             body = z3.BoolVal(body)
-        return z3.Exists([k], z3.And(self._in_range(k, lo, hi), *conds, body))
+        return z3.Exists([k], z3.And(in_domain, *conds, body))
 
     def finite_sum(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
         """A sum over a range with constant bounds (a tree's arity, say), written out."""
@@ -661,14 +673,18 @@ class Interp:
         return total
 
     def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
-        k, lo, hi, inner, conds = self._generator(g, frame)
+        k, in_domain, inner, conds = self._generator(g, frame)
         key = self._pure(lambda: self.eval(g.key, inner))
         if not (isinstance(key, z3.ExprRef) and key.eq(k)):
             raise Unsupported("a map comprehension keyed by anything but its variable")
         value = self._pure(lambda: self.eval(g.value, inner))
         ty = MapT(ty_of_value(value), key=ty_of_value(k))
-        present = z3.Lambda([k], z3.And(self._in_range(k, lo, hi), *conds))
+        present = z3.Lambda([k], z3.And(in_domain, *conds))
         return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
+
+
+def _is_range(it: ast.expr) -> bool:
+    return isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
 
 
 def _mutable_record(v: Any) -> bool:

@@ -1,0 +1,247 @@
+"""Page tables as mCertikOS's MPTIntro .. MPTNew keep them, in the x86 layer's physical memory.
+
+Physical memory holds, in this order: the container frames 0 .. nframes - 1, one page
+directory per process (PTPool_LOC, static, not charged), and the kernel's page table.
+Every page directory maps the kernel region (outside [VM_USERLO, VM_USERHI)) through the
+kernel's page table, present and supervisor-only: mCertikOS's identity tables IDPTbl,
+folded into one since this kernel reaches physical memory directly. A user page table
+is a container frame, taken when its first page is mapped and kept until teardown.
+Per frame the pool notes what a frame given to a process holds (its `struct page`): a
+page table or a user page, and at which virtual address (a page table's: its first).
+
+This layer calls the container layer only through its interface (container_alloc,
+container_free, container_can_consume, container_revoke, alive), and the x86 layer
+through its physical-memory accessors and the entry format.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from impl.container import (
+    ContainerTable,
+    alive,
+    container_alloc,
+    container_can_consume,
+    container_free,
+    container_revoke,
+)
+from impl.x86 import PDX, PTE_ADDR, PTX, phys_load32, phys_store32
+from spec.abi import (
+    E_EXCEEDS_QUOTA,
+    E_INVAL_ADDR,
+    E_INVAL_ARG,
+    E_INVAL_PID,
+    E_SUCC,
+    PTE_P,
+    PTE_U,
+    PTE_W,
+    Config,
+)
+from spec.x86 import PhysMem, Word, u8, u32
+
+PAGE_SIZE = 4096
+NPDE = 1024
+PT_PERM_PTU = PTE_P | PTE_W | PTE_U  # a user page table: rights are decided in its PTEs
+PT_PERM_KERN = PTE_P | PTE_W  # the kernel region: supervisor only
+
+
+@dataclass
+class PTPool:
+    nproc: int
+    nframes: int
+    userlo: Word
+    userhi: Word
+    mem: PhysMem
+    is_ptbl: list[bool]
+    back_va: list[Word]
+
+
+def pdir_base(pt: PTPool, pid: int) -> Word:
+    """The physical address of pid's page directory."""
+    return u32(pt.nframes + pid) << 12
+
+
+def kern_ptbl(pt: PTPool) -> Word:
+    return u32(pt.nframes + pt.nproc) << 12
+
+
+def is_user_pdx(pt: PTPool, pdx: Word) -> bool:
+    """The page table at pdx maps some of the user range."""
+    return PDX(pt.userlo) <= pdx and pdx <= PDX(pt.userhi - 1)
+
+
+def boot_word(pt: PTPool, a: Word) -> Word:
+    """The entry at a, outside the container frames, at boot: the kernel's page table maps
+    the first 4 MiB; a page directory maps the kernel region through it."""
+    e = (a >> 2) & 0x3FF
+    if a >= kern_ptbl(pt):
+        return e << 12 | PT_PERM_KERN
+    if is_user_pdx(pt, e):
+        return u32(0)
+    return kern_ptbl(pt) | PT_PERM_KERN
+
+
+def pt_init(cfg: Config, nframes: int) -> PTPool:
+    """Every page directory with the kernel region only; the container frames zero."""
+    pt = PTPool(nproc=cfg.NUM_PROC, nframes=nframes, userlo=u32(cfg.VM_USERLO), userhi=u32(cfg.VM_USERHI),
+                mem=bytearray((nframes + cfg.NUM_PROC + 1) * PAGE_SIZE),
+                is_ptbl=[False] * nframes, back_va=[u32(0)] * nframes)
+    for a in range(pdir_base(pt, 0), u32(len(pt.mem))):
+        pt.mem[a] = u8(boot_word(pt, a) >> ((a & 3) << 3))
+    return pt
+
+
+# -- MPTIntro: entries --------------------------------------------------------------------
+
+
+def get_pdir_entry(pt: PTPool, pid: int, pdx: Word) -> Word:
+    return phys_load32(pt.mem, pdir_base(pt, pid) | pdx << 2)
+
+
+def set_pdir_entry(pt: PTPool, pid: int, pdx: Word, frame: Word) -> None:
+    phys_store32(pt.mem, pdir_base(pt, pid) | pdx << 2, u32(frame) << 12 | PT_PERM_PTU)
+
+
+def get_ptbl_entry(pt: PTPool, pid: int, pdx: Word, ptx: Word) -> Word:
+    return phys_load32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2)
+
+
+def set_ptbl_entry(pt: PTPool, pid: int, pdx: Word, ptx: Word, frame: Word, perm: Word) -> None:
+    phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, u32(frame) << 12 | perm)
+
+
+def rmv_ptbl_entry(pt: PTPool, pid: int, pdx: Word, ptx: Word) -> None:
+    phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, u32(0))
+
+
+# -- MPTOp: by virtual address --------------------------------------------------------------
+
+
+def get_ptbl_entry_by_va(pt: PTPool, pid: int, va: Word) -> Word:
+    """pid's PTE for va, or 0 where va has no page table."""
+    if not get_pdir_entry(pt, pid, PDX(va)) & PTE_P:
+        return u32(0)
+    return get_ptbl_entry(pt, pid, PDX(va), PTX(va))
+
+
+def user_pa(pt: PTPool, pid: int, va: Word, write: bool) -> tuple[bool, Word]:
+    """(True, physical address) where pid may access va from user mode, as the MMU would
+    decide, without touching accessed or dirty bits."""
+    pde = get_pdir_entry(pt, pid, PDX(va))
+    need = PTE_P | PTE_U | (PTE_W if write else 0)
+    if pde & need != need:
+        return False, u32(0)
+    pte = get_ptbl_entry(pt, pid, PDX(va), PTX(va))
+    if pte & need != need:
+        return False, u32(0)
+    return True, PTE_ADDR(pte) | (va & 0xFFF)
+
+
+# -- MPTComm / MPTNew: page tables and pages -------------------------------------------------
+
+
+def zero_frame(pt: PTPool, frame: Word) -> None:
+    for a in range(u32(frame) << 12, u32(frame + 1) << 12):
+        pt.mem[a] = 0
+
+
+def is_user_page(pt: PTPool, va: Word) -> bool:
+    return va & 0xFFF == 0 and pt.userlo <= va and va < pt.userhi
+
+
+def map_page(c: ContainerTable, pt: PTPool, pid: int, va: Word, writable: bool) -> int:
+    """A new zeroed user page at va, with a new page table first if va has none."""
+    if not alive(c, pid):
+        return E_INVAL_PID
+    if not is_user_page(pt, va) or get_ptbl_entry_by_va(pt, pid, va) & PTE_P:
+        return E_INVAL_ADDR
+    has_ptbl = get_pdir_entry(pt, pid, PDX(va)) & PTE_P != 0
+    if not container_can_consume(c, pid, 1 if has_ptbl else 2):
+        return E_EXCEEDS_QUOTA
+    ptbl = 0
+    if not has_ptbl:
+        err, ptbl = container_alloc(c, pid)
+        if err != E_SUCC:
+            return err
+    err, frame = container_alloc(c, pid)
+    if err != E_SUCC:
+        if not has_ptbl:
+            container_free(c, pid, ptbl)
+        return err
+    if not has_ptbl:
+        zero_frame(pt, ptbl)
+        set_pdir_entry(pt, pid, PDX(va), ptbl)
+        pt.is_ptbl[ptbl] = True
+        pt.back_va[ptbl] = va & 0xFFC00000
+    zero_frame(pt, frame)
+    pt.is_ptbl[frame] = False
+    pt.back_va[frame] = va
+    set_ptbl_entry(pt, pid, PDX(va), PTX(va), frame, PTE_P | PTE_U | (PTE_W if writable else 0))
+    return E_SUCC
+
+
+def unmap_page(c: ContainerTable, pt: PTPool, pid: int, va: Word) -> int:
+    """The user page at va gone and its frame back with the container; its table stays."""
+    if not alive(c, pid):
+        return E_INVAL_PID
+    pte = get_ptbl_entry_by_va(pt, pid, va)
+    if not is_user_page(pt, va) or not pte & PTE_P:
+        return E_INVAL_ADDR
+    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))
+    return container_free(c, pid, int(pte >> 12))
+
+
+def in_user_range(pt: PTPool, va: Word, n: Word) -> bool:
+    return pt.userlo <= va and va < pt.userhi and n <= pt.userhi - va
+
+
+def pt_copyin(pt: PTPool, pid: int, va: Word, n: Word) -> tuple[int, bytes]:
+    """(errno, the n bytes pid sees at va); n is at most a page, so it spans two at most."""
+    if n > PAGE_SIZE:
+        return E_INVAL_ARG, b""
+    if not in_user_range(pt, va, n):
+        return E_INVAL_ADDR, b""
+    if n == 0:
+        return E_SUCC, b""
+    ok, first = user_pa(pt, pid, va, False)
+    ok_last, last = user_pa(pt, pid, va + n - 1, False)
+    if not ok or not ok_last:
+        return E_INVAL_ADDR, b""
+    k = min(n, PAGE_SIZE - (va & 0xFFF))
+    second = PTE_ADDR(last)
+    return E_SUCC, bytes(pt.mem[first + i] if i < k else pt.mem[second + i - k] for i in range(u32(0), n))
+
+
+def pt_copyout(pt: PTPool, pid: int, va: Word, buf: bytes) -> int:
+    """pid's bytes at va become buf, or nothing changes; buf is at most a page."""
+    n = u32(len(buf))
+    if n > PAGE_SIZE:
+        return E_INVAL_ARG
+    if not in_user_range(pt, va, n):
+        return E_INVAL_ADDR
+    if n == 0:
+        return E_SUCC
+    ok, first = user_pa(pt, pid, va, True)
+    ok_last, last = user_pa(pt, pid, va + n - 1, True)
+    if not ok or not ok_last:
+        return E_INVAL_ADDR
+    k = min(n, PAGE_SIZE - (va & 0xFFF))
+    second = PTE_ADDR(last)
+    for a in range(first, first + k):
+        pt.mem[a] = buf[a - first]
+    for a in range(second, second + n - k):
+        pt.mem[a] = buf[k + a - second]
+    return E_SUCC
+
+
+def pt_teardown(c: ContainerTable, pt: PTPool, pid: int) -> int:
+    """A childless process's address space gone: its container revoked (every page and page
+    table freed, its quota back with its parent) and its user page-directory entries cleared."""
+    err = container_revoke(c, pid)
+    if err != E_SUCC:
+        return err
+    base = pdir_base(pt, pid)
+    for a in range(base | PDX(pt.userlo) << 2, base + ((PDX(pt.userhi - 1) + 1) << 2)):
+        pt.mem[a] = 0
+    return E_SUCC

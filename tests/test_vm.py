@@ -1,0 +1,248 @@
+"""The VM layer: impl.vm behaves as spec.vm step by step, over the container layer's spec
+(the layer alone) and over its impl (the whole concrete stack: x86, container, VM).
+
+After every step, each live process's pages are compared through both layers' accessors
+(spec.vm.translate against impl.vm.user_pa, for reads and writes), the containers and the
+bytes of every user page; the full abstraction and invariant are checked at the end of
+every run. User stores go through the x86 layer's MMU (`impl.x86.walk`), which sets
+accessed and dirty bits in the very tables the VM layer keeps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import hypothesis.strategies as st
+from hypothesis import settings
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+import impl.container as impl_container
+import impl.vm as impl_vm
+import spec.container as spec_container
+import spec.vm as spec_vm
+from impl.x86 import PTE_ADDR, walk
+from proofs.container import INTERFACE, SpecContainers
+from proofs.container import abstract as abstract_containers
+from proofs.layer import over
+from proofs.vm import abstract, spec_frames, vm_ok
+from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, PTE_P, Config, PageFault
+
+CFG = Config(NUM_PROC=8, ROOT_QUOTA=12, VM_USERLO=0x403FD000, VM_USERHI=0x40403000)
+NFRAMES = 16
+USER_PAGES = [CFG.VM_USERLO + i * 4096 for i in range((CFG.VM_USERHI - CFG.VM_USERLO) // 4096)]
+pids = st.integers(-1, 9)
+addresses = st.one_of(st.sampled_from(USER_PAGES),
+                      st.integers(CFG.VM_USERLO - 0x2000, CFG.VM_USERHI + 0x2000),
+                      st.sampled_from([0, 0xFFFFF000, CFG.VM_USERHI - 1]))
+page_addresses = st.one_of(st.sampled_from(USER_PAGES), addresses)
+buffers = st.one_of(st.binary(max_size=80), st.binary(min_size=4090, max_size=4097))
+
+
+class Stack(RuleBasedStateMachine):
+    """The spec's state beside the impl's; subclasses choose the container layer below."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spec = spec_vm.boot(CFG, NFRAMES)
+        self.spec_mem = impl_vm.pt_init(CFG, NFRAMES).mem
+        self.pt = impl_vm.pt_init(CFG, NFRAMES)
+
+    # the layer below, as the impl holds it
+    def lower(self) -> object:
+        raise NotImplementedError
+
+    def containers(self) -> spec_container.Containers:
+        raise NotImplementedError
+
+    def call(self, fn: object, *args: object) -> object:
+        return fn(self.lower(), self.pt, *args)  # type: ignore[operator]
+
+    # -- steps --------------------------------------------------------------------------
+
+    @rule(pid=pids, quota=st.integers(0, 8))
+    def spawn(self, pid: int, quota: int) -> None:
+        err, child, cs = spec_container.split(self.spec.containers, pid, quota)
+        self.spec = dataclasses.replace(self.spec, containers=cs)
+        self.split(pid, quota, (err, child))
+
+    def split(self, pid: int, quota: int, want: tuple[int, int]) -> None:
+        raise NotImplementedError
+
+    @rule(pid=pids, va=page_addresses, writable=st.booleans(), data=st.data())
+    def map_page(self, pid: int, va: int, writable: bool, data: st.DataObject) -> None:
+        choices = self.choose(data)
+        err = self.call(impl_vm.map_page, pid, va, writable)
+        table_frame, frame = self.frames_used(pid, va, choices)
+        want, self.spec, self.spec_mem = spec_vm.map_page(self.spec, self.spec_mem, pid, va, writable,
+                                                          table_frame, frame)
+        assert err == want, f"map_page({pid}, {va:#x}): impl {err}, spec {want}"
+
+    @rule(pid=pids, va=page_addresses)
+    def unmap_page(self, pid: int, va: int) -> None:
+        err = self.call(impl_vm.unmap_page, pid, va)
+        want, self.spec = spec_vm.unmap_page(self.spec, pid, va)
+        assert err == want, f"unmap_page({pid}, {va:#x}): impl {err}, spec {want}"
+
+    @rule(pid=pids, va=addresses, n=st.integers(0, 4097))
+    def copyin(self, pid: int, va: int, n: int) -> None:
+        got = impl_vm.pt_copyin(self.pt, pid, va, n)
+        want = spec_vm.copyin(self.spec, self.spec_mem, pid, va, n)
+        assert got == want, f"copyin({pid}, {va:#x}, {n})"
+
+    @rule(pid=pids, va=addresses, buf=buffers)
+    def copyout(self, pid: int, va: int, buf: bytes) -> None:
+        err = impl_vm.pt_copyout(self.pt, pid, va, buf)
+        want, self.spec_mem = spec_vm.copyout(self.spec, self.spec_mem, pid, va, buf)
+        assert err == want, f"copyout({pid}, {va:#x}, {len(buf)} bytes): impl {err}, spec {want}"
+
+    @rule(pid=pids, va=addresses, byte=st.integers(0, 255), write=st.booleans())
+    def user_access(self, pid: int, va: int, byte: int, write: bool) -> None:
+        """A load or store by pid in user mode, through the MMU."""
+        if not 0 <= pid < CFG.NUM_PROC or pid not in self.spec.containers.live:
+            return
+        ok, pa = spec_vm.translate(self.spec, pid, va, write)
+        try:
+            got = walk(self.pt.mem, impl_vm.pdir_base(self.pt, pid), va, write, True)
+        except PageFault:
+            assert not ok or not self.spec.userlo <= va < self.spec.userhi, f"fault at {va:#x}"
+            return
+        assert ok and got == pa, f"{va:#x}: MMU {got:#x}, spec {ok, pa}"
+        if write:
+            self.pt.mem[got] = self.spec_mem[pa] = byte
+
+    @rule(pid=pids)
+    def exit_space(self, pid: int) -> None:
+        err = self.call(impl_vm.pt_teardown, pid)
+        want, self.spec = spec_vm.teardown(self.spec, pid)
+        assert err == want, f"teardown({pid}): impl {err}, spec {want}"
+
+    # -- comparison -------------------------------------------------------------------
+
+    def choose(self, data: st.DataObject) -> list[int]:
+        return []
+
+    def frames_used(self, pid: int, va: int, choices: list[int]) -> tuple[int, int]:
+        raise NotImplementedError
+
+    @invariant()
+    def compare(self) -> None:
+        assert self.containers() == self.spec.containers
+        for pid in self.spec.containers.live:
+            for va in USER_PAGES:
+                for write in (False, True):
+                    ok, pa = spec_vm.translate(self.spec, pid, va, write)
+                    assert impl_vm.user_pa(self.pt, pid, va, write) == (ok, pa if ok else 0), (pid, hex(va))
+                    if ok and not write:
+                        assert self.pt.mem[pa:pa + 4096] == self.spec_mem[pa:pa + 4096], (pid, hex(va))
+            for pdx in {va >> 22 for va in USER_PAGES}:
+                present = impl_vm.get_pdir_entry(self.pt, pid, pdx) & PTE_P != 0
+                assert present == (spec_vm.table_of(pid, pdx << 10) in self.spec.tables)
+
+    def teardown(self) -> None:
+        """At the end of a run: the full abstraction is the spec's state, and the invariant holds."""
+        cs = self.containers()
+        assert vm_ok(cs, self.pt)
+        assert abstract(cs, self.pt) == self.spec
+
+
+class OverSpecContainers(Stack):
+    """The VM layer alone: impl.vm over the container layer's spec."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.box = SpecContainers(cs=self.spec.containers, choices=[], taken=0)
+
+    def lower(self) -> object:
+        return self.box
+
+    def containers(self) -> spec_container.Containers:
+        return self.box.cs
+
+    def call(self, fn: object, *args: object) -> object:
+        with over(impl_vm, INTERFACE):
+            return super().call(fn, *args)
+
+    def split(self, pid: int, quota: int, want: tuple[int, int]) -> None:
+        err, child, self.box.cs = spec_container.split(self.box.cs, pid, quota)
+        assert (err, child) == want
+
+    def choose(self, data: st.DataObject) -> list[int]:
+        free = [f for f in range(NFRAMES) if f not in self.box.cs.owner]
+        self.box.choices = data.draw(st.permutations(free)) + [0, 0]
+        self.box.taken = 0
+        return self.box.choices
+
+    def frames_used(self, pid: int, va: int, choices: list[int]) -> tuple[int, int]:
+        return spec_frames(self.spec, pid, va, choices)
+
+
+class Composed(Stack):
+    """The whole concrete stack: impl.vm over impl.container (next-fit frames)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.table = impl_container.container_init(CFG, NFRAMES)
+
+    def lower(self) -> object:
+        return self.table
+
+    def containers(self) -> spec_container.Containers:
+        return abstract_containers(self.table)
+
+    def split(self, pid: int, quota: int, want: tuple[int, int]) -> None:
+        assert impl_container.container_split(self.table, pid, quota) == want
+
+    def frames_used(self, pid: int, va: int, choices: list[int]) -> tuple[int, int]:
+        """The frames the impl took, read from its tables: the spec takes them as given."""
+        if not 0 <= pid < CFG.NUM_PROC or va & 0xFFF or not CFG.VM_USERLO <= va < CFG.VM_USERHI:
+            return 0, 0
+        pde = impl_vm.get_pdir_entry(self.pt, pid, va >> 22)
+        pte = impl_vm.get_ptbl_entry_by_va(self.pt, pid, va)
+        return PTE_ADDR(pde) >> 12, PTE_ADDR(pte) >> 12
+
+
+TestVmOverSpecContainers = OverSpecContainers.TestCase
+TestVmComposed = Composed.TestCase
+TestVmOverSpecContainers.settings = settings(max_examples=20, stateful_step_count=30, deadline=None)
+TestVmComposed.settings = settings(max_examples=20, stateful_step_count=30, deadline=None)
+
+
+def test_a_new_page_reads_as_zeros_even_in_a_reused_frame() -> None:
+    table = impl_container.container_init(CFG, NFRAMES)
+    pt = impl_vm.pt_init(CFG, NFRAMES)
+    va = CFG.VM_USERLO
+    assert impl_vm.map_page(table, pt, 0, va, True) == E_SUCC
+    assert impl_vm.pt_copyout(pt, 0, va, b"secret") == E_SUCC
+    assert impl_vm.unmap_page(table, pt, 0, va) == E_SUCC
+    assert impl_vm.map_page(table, pt, 0, va + 4096, True) == E_SUCC
+    assert impl_vm.pt_copyin(pt, 0, va + 4096, 6) == (E_SUCC, bytes(6))
+
+
+def test_the_whole_quota_comes_back_after_teardown() -> None:
+    table = impl_container.container_init(CFG, NFRAMES)
+    pt = impl_vm.pt_init(CFG, NFRAMES)
+    err, child = impl_container.container_split(table, 0, 5)
+    assert err == E_SUCC
+    before = abstract_containers(table)
+    for va in USER_PAGES[:3]:  # one page table and three pages
+        assert impl_vm.map_page(table, pt, child, va, True) == E_SUCC
+    assert impl_vm.map_page(table, pt, child, USER_PAGES[3], True) == E_EXCEEDS_QUOTA  # needs a new table
+    assert impl_vm.pt_teardown(table, pt, child) == E_SUCC
+    after = abstract_containers(table)
+    assert after.live[0].usage == before.live[0].usage - 5
+    assert after.owner == spec_container.Map()
+    assert vm_ok(after, pt)
+
+
+def test_kernel_and_out_of_range_addresses_are_refused() -> None:
+    table = impl_container.container_init(CFG, NFRAMES)
+    pt = impl_vm.pt_init(CFG, NFRAMES)
+    for va in (0, CFG.VM_USERLO - 4096, CFG.VM_USERHI, 0xFFFFF000, CFG.VM_USERLO + 1):
+        assert impl_vm.map_page(table, pt, 0, va, True) == E_INVAL_ADDR
+        assert impl_vm.pt_copyin(pt, 0, va, 1)[0] == E_INVAL_ADDR
+    try:
+        walk(pt.mem, impl_vm.pdir_base(pt, 0), 0x100000, False, True)
+    except PageFault as fault:
+        assert fault.error_code == 0x5  # present, read, user: the kernel region is supervisor-only
+    else:
+        raise AssertionError("a user read of the kernel region succeeded")
