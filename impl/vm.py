@@ -1,7 +1,8 @@
 """Page tables as mCertikOS's MPTIntro .. MPTNew keep them, in the x86 layer's physical memory.
 
-Physical memory holds, in this order: the container frames 0 .. nframes - 1, one page
-directory per process (PTPool_LOC, static, not charged), and the kernel's page table.
+Physical memory holds, in this order: a page directory for each possible pid (PTPool_LOC,
+static, not charged), the kernel's page table, and the container frames (container frame
+f is physical frame FIRST_FRAME + f).
 Every page directory maps the kernel region (outside [VM_USERLO, VM_USERHI)) through the
 kernel's page table, present and supervisor-only: mCertikOS's identity tables IDPTbl,
 folded into one since this kernel reaches physical memory directly. A user page table
@@ -33,6 +34,8 @@ from spec.abi import (
     E_INVAL_ARG,
     E_INVAL_PID,
     E_SUCC,
+    FIRST_FRAME,
+    KERN_PTBL_FRAME,
     PTE_P,
     PTE_U,
     PTE_W,
@@ -48,8 +51,8 @@ PT_PERM_KERN = PTE_P | PTE_W  # the kernel region: supervisor only
 
 @dataclass
 class PTPool:
-    nproc: int
-    nframes: int
+    nproc: Word
+    nframes: Word
     userlo: Word
     userhi: Word
     mem: PhysMem
@@ -57,13 +60,18 @@ class PTPool:
     back_va: list[Word]
 
 
-def pdir_base(pt: PTPool, pid: int) -> Word:
+def pdir_base(pt: PTPool, pid: Word) -> Word:
     """The physical address of pid's page directory."""
-    return u32(pt.nframes + pid) << 12
+    return pid << 12
 
 
 def kern_ptbl(pt: PTPool) -> Word:
-    return u32(pt.nframes + pt.nproc) << 12
+    return u32(KERN_PTBL_FRAME) << 12
+
+
+def frame_base(f: int) -> Word:
+    """The physical address of container frame f."""
+    return u32(FIRST_FRAME + f) << 12
 
 
 def is_user_pdx(pt: PTPool, pdx: Word) -> bool:
@@ -83,11 +91,14 @@ def boot_word(pt: PTPool, a: Word) -> Word:
 
 
 def pt_init(cfg: Config, nframes: int) -> PTPool:
-    """Every page directory with the kernel region only; the container frames zero."""
-    pt = PTPool(nproc=cfg.NUM_PROC, nframes=nframes, userlo=u32(cfg.VM_USERLO), userhi=u32(cfg.VM_USERHI),
-                mem=bytearray((nframes + cfg.NUM_PROC + 1) * PAGE_SIZE),
+    """Every process's page directory with the kernel region only; the container frames zero."""
+    pt = PTPool(nproc=u32(cfg.NUM_PROC), nframes=u32(nframes),
+                userlo=u32(cfg.VM_USERLO), userhi=u32(cfg.VM_USERHI),
+                mem=bytearray((FIRST_FRAME + nframes) * PAGE_SIZE),
                 is_ptbl=[False] * nframes, back_va=[u32(0)] * nframes)
-    for a in range(pdir_base(pt, 0), u32(len(pt.mem))):
+    for a in range(u32(0), pt.nproc << 12):
+        pt.mem[a] = u8(boot_word(pt, a) >> ((a & 3) << 3))
+    for a in range(kern_ptbl(pt), kern_ptbl(pt) + PAGE_SIZE):
         pt.mem[a] = u8(boot_word(pt, a) >> ((a & 3) << 3))
     return pt
 
@@ -95,41 +106,41 @@ def pt_init(cfg: Config, nframes: int) -> PTPool:
 # -- MPTIntro: entries --------------------------------------------------------------------
 
 
-def get_pdir_entry(pt: PTPool, pid: int, pdx: Word) -> Word:
+def get_pdir_entry(pt: PTPool, pid: Word, pdx: Word) -> Word:
     return phys_load32(pt.mem, pdir_base(pt, pid) | pdx << 2)
 
 
-def set_pdir_entry(pt: PTPool, pid: int, pdx: Word, frame: Word) -> None:
-    phys_store32(pt.mem, pdir_base(pt, pid) | pdx << 2, u32(frame) << 12 | PT_PERM_PTU)
+def set_pdir_entry(pt: PTPool, pid: Word, pdx: Word, frame: int) -> None:
+    phys_store32(pt.mem, pdir_base(pt, pid) | pdx << 2, frame_base(frame) | PT_PERM_PTU)
 
 
-def get_ptbl_entry(pt: PTPool, pid: int, pdx: Word, ptx: Word) -> Word:
+def get_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> Word:
     return phys_load32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2)
 
 
-def set_ptbl_entry(pt: PTPool, pid: int, pdx: Word, ptx: Word, frame: Word, perm: Word) -> None:
-    phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, u32(frame) << 12 | perm)
+def set_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word, frame: int, perm: Word) -> None:
+    phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, frame_base(frame) | perm)
 
 
-def rmv_ptbl_entry(pt: PTPool, pid: int, pdx: Word, ptx: Word) -> None:
+def rmv_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> None:
     phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, u32(0))
 
 
 # -- MPTOp: by virtual address --------------------------------------------------------------
 
 
-def get_ptbl_entry_by_va(pt: PTPool, pid: int, va: Word) -> Word:
+def get_ptbl_entry_by_va(pt: PTPool, pid: Word, va: Word) -> Word:
     """pid's PTE for va, or 0 where va has no page table."""
     if not get_pdir_entry(pt, pid, PDX(va)) & PTE_P:
         return u32(0)
     return get_ptbl_entry(pt, pid, PDX(va), PTX(va))
 
 
-def user_pa(pt: PTPool, pid: int, va: Word, write: bool) -> tuple[bool, Word]:
+def user_pa(pt: PTPool, pid: Word, va: Word, write: bool) -> tuple[bool, Word]:
     """(True, physical address) where pid may access va from user mode, as the MMU would
     decide, without touching accessed or dirty bits."""
     pde = get_pdir_entry(pt, pid, PDX(va))
-    need = PTE_P | PTE_U | (PTE_W if write else 0)
+    need = u32(PTE_P | PTE_U) | (u32(PTE_W) if write else u32(0))
     if pde & need != need:
         return False, u32(0)
     pte = get_ptbl_entry(pt, pid, PDX(va), PTX(va))
@@ -141,8 +152,8 @@ def user_pa(pt: PTPool, pid: int, va: Word, write: bool) -> tuple[bool, Word]:
 # -- MPTComm / MPTNew: page tables and pages -------------------------------------------------
 
 
-def zero_frame(pt: PTPool, frame: Word) -> None:
-    for a in range(u32(frame) << 12, u32(frame + 1) << 12):
+def zero_frame(pt: PTPool, frame: int) -> None:
+    for a in range(frame_base(frame), frame_base(frame) + PAGE_SIZE):
         pt.mem[a] = 0
 
 
@@ -150,24 +161,24 @@ def is_user_page(pt: PTPool, va: Word) -> bool:
     return va & 0xFFF == 0 and pt.userlo <= va and va < pt.userhi
 
 
-def map_page(c: ContainerTable, pt: PTPool, pid: int, va: Word, writable: bool) -> int:
+def map_page(c: ContainerTable, pt: PTPool, pid: Word, va: Word, writable: bool) -> int:
     """A new zeroed user page at va, with a new page table first if va has none."""
-    if not alive(c, pid):
+    if not alive(c, int(pid)):
         return E_INVAL_PID
     if not is_user_page(pt, va) or get_ptbl_entry_by_va(pt, pid, va) & PTE_P:
         return E_INVAL_ADDR
     has_ptbl = get_pdir_entry(pt, pid, PDX(va)) & PTE_P != 0
-    if not container_can_consume(c, pid, 1 if has_ptbl else 2):
+    if not container_can_consume(c, int(pid), 1 if has_ptbl else 2):
         return E_EXCEEDS_QUOTA
     ptbl = 0
     if not has_ptbl:
-        err, ptbl = container_alloc(c, pid)
+        err, ptbl = container_alloc(c, int(pid))
         if err != E_SUCC:
             return err
-    err, frame = container_alloc(c, pid)
+    err, frame = container_alloc(c, int(pid))
     if err != E_SUCC:
         if not has_ptbl:
-            container_free(c, pid, ptbl)
+            container_free(c, int(pid), ptbl)
         return err
     if not has_ptbl:
         zero_frame(pt, ptbl)
@@ -177,26 +188,27 @@ def map_page(c: ContainerTable, pt: PTPool, pid: int, va: Word, writable: bool) 
     zero_frame(pt, frame)
     pt.is_ptbl[frame] = False
     pt.back_va[frame] = va
-    set_ptbl_entry(pt, pid, PDX(va), PTX(va), frame, PTE_P | PTE_U | (PTE_W if writable else 0))
+    perm = u32(PTE_P | PTE_U) | (u32(PTE_W) if writable else u32(0))
+    set_ptbl_entry(pt, pid, PDX(va), PTX(va), frame, perm)
     return E_SUCC
 
 
-def unmap_page(c: ContainerTable, pt: PTPool, pid: int, va: Word) -> int:
+def unmap_page(c: ContainerTable, pt: PTPool, pid: Word, va: Word) -> int:
     """The user page at va gone and its frame back with the container; its table stays."""
-    if not alive(c, pid):
+    if not alive(c, int(pid)):
         return E_INVAL_PID
     pte = get_ptbl_entry_by_va(pt, pid, va)
     if not is_user_page(pt, va) or not pte & PTE_P:
         return E_INVAL_ADDR
     rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))
-    return container_free(c, pid, int(pte >> 12))
+    return container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)
 
 
 def in_user_range(pt: PTPool, va: Word, n: Word) -> bool:
     return pt.userlo <= va and va < pt.userhi and n <= pt.userhi - va
 
 
-def pt_copyin(pt: PTPool, pid: int, va: Word, n: Word) -> tuple[int, bytes]:
+def pt_copyin(pt: PTPool, pid: Word, va: Word, n: Word) -> tuple[int, bytes]:
     """(errno, the n bytes pid sees at va); n is at most a page, so it spans two at most."""
     if n > PAGE_SIZE:
         return E_INVAL_ARG, b""
@@ -204,6 +216,8 @@ def pt_copyin(pt: PTPool, pid: int, va: Word, n: Word) -> tuple[int, bytes]:
         return E_INVAL_ADDR, b""
     if n == 0:
         return E_SUCC, b""
+    if pid >= pt.nproc:
+        return E_INVAL_ADDR, b""
     ok, first = user_pa(pt, pid, va, False)
     ok_last, last = user_pa(pt, pid, va + n - 1, False)
     if not ok or not ok_last:
@@ -213,7 +227,7 @@ def pt_copyin(pt: PTPool, pid: int, va: Word, n: Word) -> tuple[int, bytes]:
     return E_SUCC, bytes(pt.mem[first + i] if i < k else pt.mem[second + i - k] for i in range(u32(0), n))
 
 
-def pt_copyout(pt: PTPool, pid: int, va: Word, buf: bytes) -> int:
+def pt_copyout(pt: PTPool, pid: Word, va: Word, buf: bytes) -> int:
     """pid's bytes at va become buf, or nothing changes; buf is at most a page."""
     n = u32(len(buf))
     if n > PAGE_SIZE:
@@ -222,6 +236,8 @@ def pt_copyout(pt: PTPool, pid: int, va: Word, buf: bytes) -> int:
         return E_INVAL_ADDR
     if n == 0:
         return E_SUCC
+    if pid >= pt.nproc:
+        return E_INVAL_ADDR
     ok, first = user_pa(pt, pid, va, True)
     ok_last, last = user_pa(pt, pid, va + n - 1, True)
     if not ok or not ok_last:
@@ -235,10 +251,10 @@ def pt_copyout(pt: PTPool, pid: int, va: Word, buf: bytes) -> int:
     return E_SUCC
 
 
-def pt_teardown(c: ContainerTable, pt: PTPool, pid: int) -> int:
+def pt_teardown(c: ContainerTable, pt: PTPool, pid: Word) -> int:
     """A childless process's address space gone: its container revoked (every page and page
     table freed, its quota back with its parent) and its user page-directory entries cleared."""
-    err = container_revoke(c, pid)
+    err = container_revoke(c, int(pid))
     if err != E_SUCC:
         return err
     base = pdir_base(pt, pid)

@@ -64,6 +64,7 @@ class Goal:
     compare: Callable[[dict[str, Any]], str] | None = None
     sizes: list[z3.ArithRef] = dataclasses.field(default_factory=list)
     admissible: Callable[[dict[str, Any]], bool] | None = None
+    example: dict[str, Any] | None = None
 
 
 @dataclasses.dataclass
@@ -186,9 +187,9 @@ def bounded(e: z3.ExprRef, n: int,
         return cache[key][1]
     if z3.is_quantifier(e) and e.is_forall():
         body = e.body()
-        instances = [[]]
-        for _ in range(e.num_vars()):
-            instances = [[z3.IntVal(i), *rest] for rest in instances for i in range(-n, n + 1)]
+        instances: list[list[z3.ExprRef]] = [[]]
+        for v in range(e.num_vars()):
+            instances = [[x, *rest] for rest in instances for x in _small_values(e.var_sort(v), n)]
         out: z3.ExprRef = z3.And([bounded(z3.substitute_vars(body, *vals), n, cache) for vals in instances])
     elif z3.is_app(e) and e.num_args() > 0:
         out = e.decl()(*[bounded(a, n, cache) for a in e.children()]) if not z3.is_quantifier(e) else e
@@ -198,16 +199,27 @@ def bounded(e: z3.ExprRef, n: int,
     return out
 
 
+def _small_values(sort: z3.SortRef, n: int) -> list[z3.ExprRef]:
+    """The values a bounded quantifier ranges over: -n..n, or 0..2n for a bit-vector."""
+    if z3.is_bv_sort(sort):
+        return [z3.BitVecVal(i, sort.size()) for i in range(2 * n + 1)]
+    if sort == z3.BoolSort():
+        return [z3.BoolVal(False), z3.BoolVal(True)]
+    return [z3.IntVal(i) for i in range(-n, n + 1)]
+
+
 VACUITY_MS = 20000
 SEEDS = 3
 
 
 def witnessed(goal: Goal, timeout_ms: int) -> bool:
-    """The hypotheses hold of a concrete case: a model of their bounded instances whose
-    inputs the goal's own executable check admits (where the solver could not decide
-    them with their quantifiers)."""
+    """The hypotheses hold of a concrete case: the goal's example, or a model of their
+    bounded instances, whose inputs the goal's own executable check admits (the engine's
+    self-test shows that check and the hypotheses derived from it agree)."""
     if goal.admissible is None:
         return False
+    if goal.example is not None and goal.admissible(copy.deepcopy(goal.example)):
+        return True
     for n in SMALL_BOUNDS[:3]:
         s = _solver(timeout_ms)
         s.add(*[bounded(h, n) for h in goal.hypotheses])

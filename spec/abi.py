@@ -63,6 +63,13 @@ PFEC_P = 0x1
 PFEC_W = 0x2
 PFEC_U = 0x4
 
+# Physical memory as this model lays it out, in frames: a page directory for each pid a
+# kernel may have (at most MAX_PROC), the kernel's page table, then the frames the
+# container layer hands out (its frame f is physical frame FIRST_FRAME + f).
+MAX_PROC = 256
+KERN_PTBL_FRAME = MAX_PROC
+FIRST_FRAME = MAX_PROC + 1
+
 RESERVED_TOPIC_NAMES = (b"sys.kbd", b"sys.timer")
 SYSTEM_PREFIX = b"sys."
 

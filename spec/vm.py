@@ -1,23 +1,26 @@
 """The virtual-memory layer: each process's user pages, the page tables they cost, and the
 user bytes the kernel copies in and out, over the container layer (quotas and frames)
-and the x86 layer (the access rules of `spec.x86.lookup`, physical memory).
+and the x86 layer (the access rules of `spec.x86.lookup`, physical memory). A pid is
+held as the machine holds it, an unsigned word.
 
 A process's address space is a map from virtual page to mapping, all of it in the user
 range [VM_USERLO, VM_USERHI). A page costs one page of its process's quota, and so does
 each page table its pages need, taken when first needed and kept until the address space
 is torn down. Physical memory, the x86 layer's, is shared with every layer above, as in
-CertiKOS: a page's bytes are the bytes of its frame. Frames are chosen by the layer below
-(`spec.container.alloc` takes the implementation's choice); a new page reads as zeros.
+CertiKOS: a page's bytes are the bytes of its frame (container frame f is physical frame
+FIRST_FRAME + f, `spec.abi`). Frames are chosen by the layer below (`spec.container.alloc`
+takes the implementation's choice); a new page reads as zeros.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_INVAL_ARG, E_INVAL_PID, E_SUCC, Config
+from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_INVAL_ARG, E_INVAL_PID, E_SUCC, FIRST_FRAME, Config
 from spec.container import Containers, can_consume
 from spec.container import alloc as container_alloc
 from spec.container import boot as container_boot
+from spec.container import free as container_free
 from spec.container import revoke as container_revoke
 from spec.map import Map
 from spec.x86 import OFFSET_MASK, PAGE_SHIFT, AddressSpace, Mapping, PhysMem, Word, lookup, u32
@@ -46,14 +49,14 @@ def boot(cfg: Config, nframes: int) -> Vm:
               containers=container_boot(cfg, nframes), pages=Map(), tables=Map())
 
 
-def place(pid: int, page: Word) -> Word:
+def place(pid: Word, page: Word) -> Word:
     """The key of pid's virtual page `page`."""
-    return page << PID_BITS | u32(pid)
+    return page << PID_BITS | pid
 
 
-def table_of(pid: int, page: Word) -> Word:
+def table_of(pid: Word, page: Word) -> Word:
     """The key of the page table that holds pid's virtual page `page`."""
-    return page >> TABLE_SHIFT << PID_BITS | u32(pid)
+    return page >> TABLE_SHIFT << PID_BITS | pid
 
 
 def user_page(vm: Vm, va: Word) -> bool:
@@ -66,29 +69,31 @@ def in_user_range(vm: Vm, va: Word, n: Word) -> bool:
     return vm.userlo <= va and va < vm.userhi and n <= vm.userhi - va
 
 
-def is_mapped(vm: Vm, pid: int, va: Word) -> bool:
+def is_mapped(vm: Vm, pid: Word, va: Word) -> bool:
     return place(pid, va >> PAGE_SHIFT) in vm.pages
 
 
-def space_at(vm: Vm, pid: int, va: Word) -> AddressSpace:
+def space_at(vm: Vm, pid: Word, va: Word) -> AddressSpace:
     """The part of pid's address space, as the x86 layer reads one, that holds va."""
     page = va >> PAGE_SHIFT
     return Map({page: vm.pages[place(pid, page)]}) if place(pid, page) in vm.pages else Map()
 
 
-def translate(vm: Vm, pid: int, va: Word, write: bool) -> tuple[bool, Word]:
+def translate(vm: Vm, pid: Word, va: Word, write: bool) -> tuple[bool, Word]:
     """(True, physical address) where pid may access va from user mode; (False, fault code)."""
     return lookup(space_at(vm, pid, va), va, write, True)
 
 
-def accessible(vm: Vm, pid: int, va: Word, n: Word, write: bool) -> bool:
-    """pid may access every byte of [va, va + n) from user mode: on its first and last page,
-    since a copy spans at most two."""
-    return (in_user_range(vm, va, n)
-            and (n == 0 or (translate(vm, pid, va, write)[0] and translate(vm, pid, va + n - 1, write)[0])))
+def accessible(vm: Vm, pid: Word, va: Word, n: Word, write: bool) -> bool:
+    """Every byte of [va, va + n) lies in the user range and, unless there are none, on
+    pages pid, a live process, may access from user mode: its first and last page, since a
+    copy spans at most two."""
+    return in_user_range(vm, va, n) and (n == 0 or (
+        int(pid) in vm.containers.live
+        and translate(vm, pid, va, write)[0] and translate(vm, pid, va + n - 1, write)[0]))
 
 
-def pages_needed(vm: Vm, pid: int, va: Word) -> int:
+def pages_needed(vm: Vm, pid: Word, va: Word) -> int:
     """The page, and its page table unless pid already has it."""
     return 1 if table_of(pid, va >> PAGE_SHIFT) in vm.tables else 2
 
@@ -98,45 +103,45 @@ def zeroed(mem: PhysMem, frame: Word) -> PhysMem:
     return bytearray(0 if a >> PAGE_SHIFT == frame else mem[a] for a in range(u32(0), u32(len(mem))))
 
 
-def map_page(vm: Vm, mem: PhysMem, pid: int, va: Word, writable: bool,
+def map_page(vm: Vm, mem: PhysMem, pid: Word, va: Word, writable: bool,
              table_frame: Word, frame: Word) -> tuple[int, Vm, PhysMem]:
     """(errno, vm, mem): a new zeroed user page at va, readable, and writable if asked; a new
     page table in `table_frame` first if pid has none for va; both frames are the
     implementation's choices, which must be free."""
-    if pid not in vm.containers.live:
+    if int(pid) not in vm.containers.live:
         return E_INVAL_PID, vm, mem
     if not user_page(vm, va) or is_mapped(vm, pid, va):
         return E_INVAL_ADDR, vm, mem
-    if not can_consume(vm.containers, pid, pages_needed(vm, pid, va)):
+    if not can_consume(vm.containers, int(pid), pages_needed(vm, pid, va)):
         return E_EXCEEDS_QUOTA, vm, mem
     cs = vm.containers
     tables = vm.tables
     key = table_of(pid, va >> PAGE_SHIFT)
     if key not in tables:
-        err, cs = container_alloc(cs, pid, table_frame)
+        err, cs = container_alloc(cs, int(pid), table_frame)
         if err != E_SUCC:
             return err, vm, mem
-        tables = tables.set(key, table_frame)
-    err, cs = container_alloc(cs, pid, frame)
+        tables = tables.set(key, u32(FIRST_FRAME + table_frame))
+    err, cs = container_alloc(cs, int(pid), frame)
     if err != E_SUCC:
         return err, vm, mem
-    page = Mapping(frame=frame, writable=writable, user=True)
+    page = Mapping(frame=u32(FIRST_FRAME + frame), writable=writable, user=True)
     pages = vm.pages.set(place(pid, va >> PAGE_SHIFT), page)
-    return E_SUCC, replace(vm, containers=cs, pages=pages, tables=tables), zeroed(mem, frame)
+    vm = replace(vm, containers=cs, pages=pages, tables=tables)
+    return E_SUCC, vm, zeroed(mem, u32(FIRST_FRAME + frame))
 
 
-def unmap_page(vm: Vm, pid: int, va: Word) -> tuple[int, Vm]:
+def unmap_page(vm: Vm, pid: Word, va: Word) -> tuple[int, Vm]:
     """(errno, vm): the user page at va gone and its frame given back; its page table stays."""
-    if pid not in vm.containers.live:
+    if int(pid) not in vm.containers.live:
         return E_INVAL_PID, vm
     if not user_page(vm, va) or not is_mapped(vm, pid, va):
         return E_INVAL_ADDR, vm
     key = place(pid, va >> PAGE_SHIFT)
-    c = vm.containers.live[pid]
-    live = vm.containers.live.set(pid, replace(c, usage=c.usage - 1))
-    owner = vm.containers.owner.remove(vm.pages[key].frame)
-    return E_SUCC, replace(vm, containers=replace(vm.containers, live=live, owner=owner),
-                           pages=vm.pages.remove(key))
+    err, cs = container_free(vm.containers, int(pid), int(vm.pages[key].frame) - FIRST_FRAME)
+    if err != E_SUCC:
+        return err, vm
+    return E_SUCC, replace(vm, containers=cs, pages=vm.pages.remove(key))
 
 
 def head(va: Word, n: Word) -> Word:
@@ -144,14 +149,14 @@ def head(va: Word, n: Word) -> Word:
     return min(n, PAGE_SIZE - (va & OFFSET_MASK))
 
 
-def frames_of(vm: Vm, pid: int, va: Word, n: Word, write: bool) -> tuple[Word, Word]:
+def frames_of(vm: Vm, pid: Word, va: Word, n: Word, write: bool) -> tuple[Word, Word]:
     """Where [va, va + n) lies in physical memory: the address of va, and the start of the
     next page's frame (where the bytes past the head continue)."""
     last = translate(vm, pid, va + n - 1, write)[1]
     return translate(vm, pid, va, write)[1], last & ~u32(OFFSET_MASK)
 
 
-def copyin(vm: Vm, mem: PhysMem, pid: int, va: Word, n: Word) -> tuple[int, bytes]:
+def copyin(vm: Vm, mem: PhysMem, pid: Word, va: Word, n: Word) -> tuple[int, bytes]:
     """(errno, the n bytes pid sees at va): all of them readable by pid, or E_INVAL_ADDR."""
     if n > PAGE_SIZE:
         return E_INVAL_ARG, b""
@@ -162,7 +167,7 @@ def copyin(vm: Vm, mem: PhysMem, pid: int, va: Word, n: Word) -> tuple[int, byte
     return E_SUCC, bytes(mem[first + i] if i < k else mem[second + i - k] for i in range(u32(0), n))
 
 
-def copyout(vm: Vm, mem: PhysMem, pid: int, va: Word, buf: bytes) -> tuple[int, PhysMem]:
+def copyout(vm: Vm, mem: PhysMem, pid: Word, va: Word, buf: bytes) -> tuple[int, PhysMem]:
     """(errno, mem): pid's bytes at va become buf, all of them writable by pid, or E_INVAL_ADDR."""
     n = u32(len(buf))
     if n > PAGE_SIZE:
@@ -176,12 +181,12 @@ def copyout(vm: Vm, mem: PhysMem, pid: int, va: Word, buf: bytes) -> tuple[int, 
                              else mem[a] for a in range(u32(0), u32(len(mem))))
 
 
-def teardown(vm: Vm, pid: int) -> tuple[int, Vm]:
+def teardown(vm: Vm, pid: Word) -> tuple[int, Vm]:
     """(errno, vm): a childless process's address space gone, every page and page table
     freed, and its whole quota back with its parent (container revoke)."""
-    err, cs = container_revoke(vm.containers, pid)
+    err, cs = container_revoke(vm.containers, int(pid))
     if err != E_SUCC:
         return err, vm
-    pages = Map({k: vm.pages[k] for k in vm.pages if k & PID_MASK != u32(pid)})
-    tables = Map({k: vm.tables[k] for k in vm.tables if k & PID_MASK != u32(pid)})
+    pages = Map({k: vm.pages[k] for k in vm.pages if k & PID_MASK != pid})
+    tables = Map({k: vm.tables[k] for k in vm.tables if k & PID_MASK != pid})
     return E_SUCC, replace(vm, containers=cs, pages=pages, tables=tables)

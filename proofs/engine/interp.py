@@ -35,6 +35,7 @@ from spec.x86 import u8, u16, u32
 from .values import (
     BOOL,
     BUFFER,
+    BVT,
     BYTES,
     INT,
     U8,
@@ -565,6 +566,12 @@ class Interp:
             return self.finite_sum(e.args[0], frame)
         if fn is Map and len(e.args) == 1 and isinstance(e.args[0], ast.DictComp):
             return self.map_comprehension(e.args[0], frame)
+        if fn is Map and len(e.args) == 1 and isinstance(e.args[0], ast.Dict) and e.args[0].keys \
+                and all(k is not None for k in e.args[0].keys):
+            pairs = [(self.eval(k, frame), self.eval(v, frame))
+                     for k, v in zip(e.args[0].keys, e.args[0].values, strict=True) if k is not None]
+            if any(is_sym(k) for k, _ in pairs):
+                return _map_display(pairs)
         args = []
         for a in e.args:
             if isinstance(a, ast.Starred):
@@ -618,9 +625,18 @@ class Interp:
         if isinstance(elem, list) and not elem:
             return UNDEFINED
         ty = BYTES.elem if kind in (bytes, bytearray) else ty_of_value(elem)
+        if kind in (tuple, bytes) and isinstance(k, z3.BitVecRef):
+            # a sequence is indexed by ints: element j is the one at the word lo + j
+            j = z3.Int(fresh_name(gen.target.id))
+            leaves = [z3.Lambda([j], z3.substitute(x, (k, lo + z3.Int2BV(j, k.size()))))
+                      for x in flatten(ty, elem)]
+            return SSeq(SeqT(ty, kind), z3.If(z3.UGE(hi, lo), z3.BV2Int(hi - lo), 0), leaves)
         leaves = [z3.Lambda([k], z3.substitute(x, (k, k + lo))) for x in flatten(ty, elem)]
         if kind in (tuple, bytes):
             return SSeq(SeqT(ty, kind), z3.If(hi >= lo, hi - lo, 0), leaves)
+        if isinstance(k, z3.BitVecRef):  # a word-indexed array, as physical memory
+            return SArray(ArrT(ty, kind, index=BVT(k.size()), sized=True), leaves,
+                          length=z3.If(z3.UGE(hi, lo), hi - lo, z3.BitVecVal(0, k.size())))
         return SArray(ArrT(ty, kind), leaves)
 
 
@@ -681,6 +697,17 @@ class Interp:
         ty = MapT(ty_of_value(value), key=ty_of_value(k))
         present = z3.Lambda([k], z3.And(in_domain, *conds))
         return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
+
+
+def _map_display(pairs: list[tuple[Any, Any]]) -> SMap:
+    """Map({k: v, ...}) with a symbolic key: stores into an empty map."""
+    key_ty, value_ty = ty_of_value(pairs[0][0]), ty_of_value(pairs[0][1])
+    ty = MapT(value_ty, key=key_ty)
+    out = SMap(ty, z3.K(key_ty.sorts()[0], z3.BoolVal(False)),
+               [z3.K(key_ty.sorts()[0], z3.FreshConst(s, "undef")) for s in value_ty.sorts()])
+    for k, v in pairs:
+        out = out.set(k, v)
+    return out
 
 
 def _is_range(it: ast.expr) -> bool:

@@ -185,7 +185,7 @@ class SSeq:
         self.leaves = leaves
 
     def get(self, i: Any) -> Any:
-        return unflatten(self.ty.elem, [z3.Select(a, i) for a in self.leaves])
+        return unflatten(self.ty.elem, [z3.Select(a, as_index(i, a)) for a in self.leaves])
 
     def slice(self, lo: Any, hi: Any) -> SSeq:
         lo = 0 if lo is None else lo
@@ -210,6 +210,17 @@ class SSeq:
         return SSeq(self.ty, self.length + other.length, leaves)
 
 
+def as_index(i: Any, array: z3.ArrayRef) -> Any:
+    """i converted to the array's index sort: a machine word indexes an int-indexed
+    sequence by its unsigned value, and an int a word-indexed one modulo 2**width."""
+    domain = array.sort().domain()
+    if isinstance(i, z3.BitVecRef) and domain == z3.IntSort():
+        return z3.BV2Int(i)
+    if z3.is_bv_sort(domain) and (isinstance(i, int) or isinstance(i, z3.ArithRef)):
+        return z3.Int2BV(i, domain.size()) if isinstance(i, z3.ArithRef) else z3.BitVecVal(i, domain.size())
+    return i
+
+
 class SArray:
     """A mutable symbolic kernel array; an element that is itself an array writes back."""
 
@@ -221,14 +232,14 @@ class SArray:
         self.length = length
 
     def get(self, i: Any) -> Any:
-        leaves = [z3.Select(a, i) for a in self.leaves]
+        leaves = [z3.Select(a, as_index(i, a)) for a in self.leaves]
         if isinstance(self.ty.elem, ArrT):
             return SArray(self.ty.elem, leaves, (self, i))
         return unflatten(self.ty.elem, leaves)
 
     def set(self, i: Any, v: Any) -> None:
         xs = flatten(self.ty.elem, v)
-        self.replace([z3.Store(a, i, x) for a, x in zip(self.leaves, xs, strict=True)])
+        self.replace([z3.Store(a, as_index(i, a), x) for a, x in zip(self.leaves, xs, strict=True)])
 
 
     def replace(self, leaves: list[z3.ExprRef]) -> None:
