@@ -103,7 +103,8 @@ def live_ok(cs: Containers, pt: PTPool, p: int) -> bool:
 
 def layout_ok(cs: Containers, pt: PTPool) -> bool:
     """The sizes, and the containers' pids and frames are in the pool's range."""
-    return (sizes_ok(pt) and all(live_ok(cs, pt, p) for p in cs.live)
+    return (sizes_ok(pt) and u32(cs.nproc) == pt.nproc and u32(cs.nframes) == pt.nframes
+            and all(live_ok(cs, pt, p) for p in cs.live)
             and all(0 <= f and u32(f) < pt.nframes and cs.owner[f] in cs.live for f in cs.owner))
 
 
@@ -314,9 +315,10 @@ CONTAINERS = RecT(Containers)
 
 
 def _pool_size(pt: PTPool) -> Any:
-    """Per-frame arrays have nframes entries."""
+    """Memory has its own length; the per-frame arrays have nframes entries."""
     def size(arr: Any, model: z3.ModelRef) -> int:
-        return model.eval(pt.nframes, model_completion=True).as_long()
+        n = arr.length if arr.ty.sized else pt.nframes
+        return model.eval(n, model_completion=True).as_long()
     return size
 
 
@@ -434,7 +436,7 @@ for _op in OPERATIONS:
 
 def replay_refines(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
                    pt: PTPool, **kw: Any) -> None:
-    if not admitted(containers, choices, pt):
+    if not admissible(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
         raise InvalidCase("the state breaks the invariant")
     args = [kw[name] for name, _ in OPERATIONS[op][2]]
     before = abstract(containers, pt)

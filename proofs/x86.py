@@ -92,7 +92,8 @@ def walk_refines(impl: types.ModuleType = impl_x86) -> Goal:
 
 
 def _word_at(mem: Any, pa: z3.BitVecRef) -> z3.BitVecRef:
-    return z3.Concat(*[z3.Select(mem.leaves[0], pa + i) for i in (3, 2, 1, 0)])
+    """The 32-bit word at pa, as the x86 layer reads one (0 past the end of memory)."""
+    return run(impl_x86.phys_load32, lambda: [mem, pa]).result
 
 
 class Entries:
