@@ -104,10 +104,10 @@ def zeroed(mem: PhysMem, frame: Word) -> PhysMem:
 
 
 def map_page(vm: Vm, mem: PhysMem, pid: Word, va: Word, writable: bool,
-             table_frame: Word, frame: Word) -> tuple[int, Vm, PhysMem]:
+             table_frame: int, frame: int) -> tuple[int, Vm, PhysMem]:
     """(errno, vm, mem): a new zeroed user page at va, readable, and writable if asked; a new
-    page table in `table_frame` first if pid has none for va; both frames are the
-    implementation's choices, which must be free."""
+    page table in container frame `table_frame` first if pid has none for va; both frames
+    are the implementation's choices, which must be free."""
     if int(pid) not in vm.containers.live:
         return E_INVAL_PID, vm, mem
     if not user_page(vm, va) or is_mapped(vm, pid, va):
