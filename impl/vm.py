@@ -60,12 +60,12 @@ class PTPool:
     back_va: list[Word]
 
 
-def pdir_base(pt: PTPool, pid: Word) -> Word:
+def pdir_base(pid: Word) -> Word:
     """The physical address of pid's page directory."""
     return pid << 12
 
 
-def kern_ptbl(pt: PTPool) -> Word:
+def kern_ptbl() -> Word:
     return u32(KERN_PTBL_FRAME) << 12
 
 
@@ -79,15 +79,20 @@ def is_user_pdx(pt: PTPool, pdx: Word) -> bool:
     return PDX(pt.userlo) <= pdx and pdx <= PDX(pt.userhi - 1)
 
 
+def boot_byte(pt: PTPool, a: Word) -> int:
+    """The byte at a of the entry boot writes there."""
+    return u8(boot_word(pt, a) >> ((a & 3) << 3))
+
+
 def boot_word(pt: PTPool, a: Word) -> Word:
     """The entry at a, outside the container frames, at boot: the kernel's page table maps
     the first 4 MiB; a page directory maps the kernel region through it."""
     e = (a >> 2) & 0x3FF
-    if a >= kern_ptbl(pt):
+    if a >= kern_ptbl():
         return e << 12 | PT_PERM_KERN
     if is_user_pdx(pt, e):
         return u32(0)
-    return kern_ptbl(pt) | PT_PERM_KERN
+    return kern_ptbl() | PT_PERM_KERN
 
 
 def pt_init(cfg: Config, nframes: int) -> PTPool:
@@ -97,9 +102,9 @@ def pt_init(cfg: Config, nframes: int) -> PTPool:
                 mem=bytearray((FIRST_FRAME + nframes) * PAGE_SIZE),
                 is_ptbl=[False] * nframes, back_va=[u32(0)] * nframes)
     for a in range(u32(0), pt.nproc << 12):
-        pt.mem[a] = u8(boot_word(pt, a) >> ((a & 3) << 3))
-    for a in range(kern_ptbl(pt), kern_ptbl(pt) + PAGE_SIZE):
-        pt.mem[a] = u8(boot_word(pt, a) >> ((a & 3) << 3))
+        pt.mem[a] = boot_byte(pt, a)
+    for a in range(kern_ptbl(), kern_ptbl() + PAGE_SIZE):
+        pt.mem[a] = boot_byte(pt, a)
     return pt
 
 
@@ -107,11 +112,11 @@ def pt_init(cfg: Config, nframes: int) -> PTPool:
 
 
 def get_pdir_entry(pt: PTPool, pid: Word, pdx: Word) -> Word:
-    return phys_load32(pt.mem, pdir_base(pt, pid) | pdx << 2)
+    return phys_load32(pt.mem, pdir_base(pid) | pdx << 2)
 
 
 def set_pdir_entry(pt: PTPool, pid: Word, pdx: Word, frame: int) -> None:
-    phys_store32(pt.mem, pdir_base(pt, pid) | pdx << 2, frame_base(frame) | PT_PERM_PTU)
+    phys_store32(pt.mem, pdir_base(pid) | pdx << 2, frame_base(frame) | PT_PERM_PTU)
 
 
 def get_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> Word:
@@ -257,7 +262,7 @@ def pt_teardown(c: ContainerTable, pt: PTPool, pid: Word) -> int:
     err = container_revoke(c, int(pid))
     if err != E_SUCC:
         return err
-    base = pdir_base(pt, pid)
+    base = pdir_base(pid)
     for a in range(base | PDX(pt.userlo) << 2, base + ((PDX(pt.userhi - 1) + 1) << 2)):
         pt.mem[a] = 0
     return E_SUCC

@@ -22,7 +22,7 @@ from impl.container import container_init
 from impl.vm import (
     PT_PERM_PTU,
     PTPool,
-    boot_word,
+    boot_byte,
     get_pdir_entry,
     get_ptbl_entry_by_va,
     is_user_pdx,
@@ -114,7 +114,7 @@ def accessed_bit(a: Word) -> int:
 
 
 def boot_byte_ok(pt: PTPool, a: Word) -> bool:
-    return pt.mem[a] | accessed_bit(a) == u8(boot_word(pt, a) >> ((a & 3) << 3)) | accessed_bit(a)
+    return pt.mem[a] | accessed_bit(a) == boot_byte(pt, a) | accessed_bit(a)
 
 
 def kernel_ok(pt: PTPool) -> bool:
@@ -122,7 +122,7 @@ def kernel_ok(pt: PTPool) -> bool:
     accessed bits the MMU sets in a kernel PDE when a user access reads it."""
     return (all(boot_byte_ok(pt, a) for a in range(u32(0), pt.nproc << 12)
                 if not is_user_pdx(pt, (a >> 2) & 0x3FF))
-            and all(boot_byte_ok(pt, a) for a in range(kern_ptbl(pt), kern_ptbl(pt) + PAGE_SIZE)))
+            and all(boot_byte_ok(pt, a) for a in range(kern_ptbl(), kern_ptbl() + PAGE_SIZE)))
 
 
 def user_pte_ok(pte: Word) -> bool:
@@ -226,6 +226,7 @@ def spec_frames(vm: Vm, pid: Word, va: Word, choices: list[int]) -> tuple[int, i
 
 PTPOOL = RecT(PTPool)
 LOWER = RecT(SpecContainers)
+CONTAINERS = RecT(Containers)
 WORD = BVT(32)
 
 # name: (impl function, whether it takes the container layer, argument names and types)
@@ -263,8 +264,8 @@ def impl_call(op: str, impl: types.ModuleType, lower: Any, pt: PTPool, args: lis
 
 def user_bytes_agree(vm: Vm, mem: PhysMem, spec_mem: PhysMem) -> bool:
     """Every byte of every user page is the same in both memories."""
-    return all(all(mem[vm.pages[k].frame << 12 | off] == spec_mem[vm.pages[k].frame << 12 | off]
-                   for off in range(u32(0), u32(PAGE_SIZE))) for k in vm.pages)
+    return all(all(byte_agrees(vm, mem, spec_mem, k, off) for off in range(u32(0), u32(PAGE_SIZE)))
+               for k in vm.pages)
 
 
 class Setting:
@@ -310,8 +311,6 @@ class Setting:
                     replay_extra={"op": self.op}, admissible=lambda values: admissible(self.op, values),
                     example=example(self.op))
 
-
-CONTAINERS = RecT(Containers)
 
 
 def _pool_size(pt: PTPool) -> Any:
@@ -389,8 +388,10 @@ def tables_agree(got: Vm, want: Vm, t: Word) -> bool:
 
 def byte_agrees(vm: Vm, mem: PhysMem, spec_mem: PhysMem, k: Word, offset: Word) -> bool:
     """The byte at the offset in the page at key k, if there is one, is the same in both."""
+    if k not in vm.pages:
+        return True
     a = vm.pages[k].frame << 12 | offset
-    return k not in vm.pages or mem[a] == spec_mem[a]
+    return mem[a] == spec_mem[a]
 
 
 def refines(op: str, impl: types.ModuleType = impl_vm) -> Goal:

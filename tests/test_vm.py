@@ -103,7 +103,7 @@ class Stack(RuleBasedStateMachine):
             return
         ok, pa = spec_vm.translate(self.spec, pid, va, write)
         try:
-            got = walk(self.pt.mem, impl_vm.pdir_base(self.pt, pid), va, write, True)
+            got = walk(self.pt.mem, impl_vm.pdir_base(pid), va, write, True)
         except PageFault:
             assert not ok or not self.spec.userlo <= va < self.spec.userhi, f"fault at {va:#x}"
             return
@@ -242,7 +242,7 @@ def test_kernel_and_out_of_range_addresses_are_refused() -> None:
         assert impl_vm.map_page(table, pt, 0, va, True) == E_INVAL_ADDR
         assert impl_vm.pt_copyin(pt, 0, va, 1)[0] == E_INVAL_ADDR
     try:
-        walk(pt.mem, impl_vm.pdir_base(pt, 0), 0x100000, False, True)
+        walk(pt.mem, impl_vm.pdir_base(0), 0x100000, False, True)
     except PageFault as fault:
         assert fault.error_code == 0x5  # present, read, user: the kernel region is supervisor-only
     else:
