@@ -205,8 +205,11 @@ def unmap_page(c: ContainerTable, pt: PTPool, pid: Word, va: Word) -> int:
     pte = get_ptbl_entry_by_va(pt, pid, va)
     if not is_user_page(pt, va) or not pte & PTE_P:
         return E_INVAL_ADDR
+    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)
+    if err != E_SUCC:
+        return err
     rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))
-    return container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)
+    return E_SUCC
 
 
 def in_user_range(pt: PTPool, va: Word, n: Word) -> bool:

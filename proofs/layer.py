@@ -22,7 +22,7 @@ def equal_results(got: tuple[Any, ...], want: tuple[Any, ...]) -> z3.BoolRef:
 def same_leaf(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
     """Pointwise equality of two leaves, through every level of array."""
     if z3.is_array(a):
-        k = z3.Int(fresh_name("j"))
+        k = z3.Const(fresh_name("j"), a.domain())
         return z3.ForAll([k], same_leaf(z3.Select(a, k), z3.Select(b, k)))
     return a == b
 

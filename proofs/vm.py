@@ -11,6 +11,7 @@ virtual page, or one page table, never both.
 
 from __future__ import annotations
 
+import copy
 import types
 from typing import Any
 
@@ -29,7 +30,7 @@ from impl.vm import (
     kern_ptbl,
 )
 from impl.x86 import PDX
-from spec.abi import FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
+from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
 from spec.container import Containers
 from spec.map import Map
 from spec.vm import PAGE_SIZE, PID_BITS, PID_MASK, Vm, pages_needed, place, table_of
@@ -39,7 +40,7 @@ from .container import INTERFACE, SpecContainers
 from .container import abstract as abstract_containers
 from .engine.interp import run
 from .engine.values import BOOL, BVT, BYTES, INT, ArrT, RecT, equal, flatten, fresh, unflatten
-from .layer import equal_results, over
+from .layer import equal_results, over, same_leaf
 from .obligation import Goal, InvalidCase, Shown, obligation
 
 # -- abstraction and invariant (executable) --------------------------------------------------
@@ -301,8 +302,8 @@ class Setting:
 
     def goal(self, conclusion: z3.BoolRef, extra: list[z3.BoolRef], replay: Any) -> Goal:
         pt, lower = self.pt(), self.lower()
-        inputs = {"containers": Shown(CONTAINERS, lower.cs), "choices": Shown(ArrT(INT), lower.choices,
-                                                                          lambda arr, model: 2),
+        inputs = {"containers": Shown(CONTAINERS, lower.cs, _containers_size(lower.cs, pt)),
+                  "choices": Shown(ArrT(INT), lower.choices, lambda arr, model: 2),
                   "pt": Shown(PTPOOL, pt, _pool_size(pt))}
         names = OPERATIONS[self.op][2]
         inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, self.args, strict=True)})
@@ -317,6 +318,14 @@ def _pool_size(pt: PTPool) -> Any:
     """Memory has its own length; the per-frame arrays have nframes entries."""
     def size(arr: Any, model: z3.ModelRef) -> int:
         n = arr.length if arr.ty.sized else pt.nframes
+        return model.eval(n, model_completion=True).as_long()
+    return size
+
+
+def _containers_size(cs: Containers, pt: PTPool) -> Any:
+    """Shown up to the pool's sizes: live pids below nproc, owned frames below nframes."""
+    def size(arr: Any, model: z3.ModelRef) -> int:
+        n = pt.nproc if arr is cs.live else pt.nframes
         return model.eval(n, model_completion=True).as_long()
     return size
 
@@ -348,12 +357,17 @@ def admitted(cs: Containers, choices: list[int], pt: PTPool, pid: Word, va: Word
     return sizes_ok(pt) and touched_ok(cs, pt, pid, va, n) and choices_ok(cs, choices)
 
 
-def admissible(op: str, values: dict[str, Any]) -> bool:
-    """The case is one the obligation is about: a state with the invariant."""
+def admitted_case(op: str, values: dict[str, Any]) -> bool:
+    """The case satisfies the obligation's hypotheses."""
     named = {name: values[name] for name, _ in OPERATIONS[op][2]}
     pid, va, n = span(named, lambda buf: u32(len(buf)), 0)
-    return (len(values["choices"]) >= 2 and vm_ok(values["containers"], values["pt"])
+    return (len(values["choices"]) >= 2
             and bool(admitted(values["containers"], values["choices"], values["pt"], pid, va, n)))
+
+
+def admissible(op: str, values: dict[str, Any]) -> bool:
+    """The case is one the obligation is about: a state with the invariant."""
+    return admitted_case(op, values) and vm_ok(values["containers"], values["pt"])
 
 
 EXAMPLE_CONFIG = Config(NUM_PROC=2, ROOT_QUOTA=4, VM_USERLO=0x40000000, VM_USERHI=0x40002000)
@@ -424,12 +438,23 @@ def refines(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     return s.goal(conclusion, [a for r in runs for a in r.assumptions], replay_refines)
 
 
+def unchanged_on_error(op: str, impl: types.ModuleType = impl_vm) -> Goal:
+    """An error leaves the page tables, physical memory and the containers as they were."""
+    s = Setting(op, impl)
+    pairs = [*zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True),
+             *zip(flatten(CONTAINERS, s.lower().cs), flatten(CONTAINERS, s.lower_after.cs), strict=True)]
+    same = z3.And([same_leaf(a, b) for a, b in pairs])
+    return s.goal(z3.Implies(s.results[0] != E_SUCC, same), [], replay_unchanged)
+
+
 # Written, not yet registered: see docs/vm.md, "Open".
-PENDING = {"vm.map_page.refines", "vm.unmap_page.refines", "vm.copyout.refines", "vm.teardown.refines"}
+PENDING = {"vm.map_page.refines", "vm.unmap_page.refines", "vm.copyout.refines", "vm.teardown.refines",
+           "vm.map_page.unchanged_on_error"}
 
 for _op in OPERATIONS:
-    if f"vm.{_op}.refines" not in PENDING:
-        obligation(f"vm.{_op}.refines")(lambda impl=impl_vm, _op=_op: refines(_op, impl))
+    for _kind, _builder in (("refines", refines), ("unchanged_on_error", unchanged_on_error)):
+        if f"vm.{_op}.{_kind}" not in PENDING:
+            obligation(f"vm.{_op}.{_kind}")(lambda impl=impl_vm, _op=_op, _b=_builder: _b(_op, impl))
 
 
 # -- replays ---------------------------------------------------------------------------------
@@ -448,3 +473,15 @@ def replay_refines(impl: types.ModuleType | None, op: str, containers: Container
     assert got == tuple(want), (got, want)
     assert abstract(lower.cs, pt) == vm
     assert user_bytes_agree(vm, pt.mem, spec_mem)
+
+
+def replay_unchanged(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
+                     pt: PTPool, **kw: Any) -> None:
+    if not admitted_case(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
+        raise InvalidCase("the case breaks the obligation's hypotheses")
+    before = (containers, copy.deepcopy(pt))
+    lower = SpecContainers(cs=containers, choices=choices, taken=0)
+    with over(impl or impl_vm, INTERFACE):
+        got = impl_call(op, impl or impl_vm, lower, pt, [kw[name] for name, _ in OPERATIONS[op][2]])
+    if got[0] != E_SUCC:
+        assert (lower.cs, pt) == before, f"errno {got[0]} but the state changed"

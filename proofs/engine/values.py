@@ -390,23 +390,34 @@ def _store_chain(a: z3.ExprRef) -> list[z3.ExprRef]:
     return chain
 
 
+def _select(chain: list[z3.ExprRef], i: z3.ExprRef) -> z3.ExprRef:
+    """chain[0][i], read through the stores that syntactically decide it."""
+    for node in chain[:-1]:
+        j = node.arg(1)
+        if j.eq(i):
+            return node.arg(2)
+        if not (z3.is_bv_value(i) or z3.is_int_value(i)) or not (z3.is_bv_value(j) or z3.is_int_value(j)):
+            return z3.Select(node, i)
+    return z3.Select(chain[-1], i)
+
+
 def _merge_leaf(c: z3.BoolRef, a: z3.ExprRef, b: z3.ExprRef) -> z3.ExprRef:
     if a.eq(b):
         return a
     if z3.is_array(a):
-        # Keep a common base and guard each store by its side: Store(x, i, If(c, v, x[i]))
-        # proves far faster than If(c, Store(x, i, v), x).
-        ids_a = {n.get_id(): pos for pos, n in enumerate(_store_chain(a))}
-        for pos_b, node in enumerate(_store_chain(b)):
+        # Over a common base, one store per index either side wrote, of If(c, a[i], b[i]):
+        # equal to If(c, a, b) everywhere, and proves far faster. One store per index keeps
+        # the chain from growing with every merge.
+        chain_a, chain_b = _store_chain(a), _store_chain(b)
+        ids_a = {n.get_id(): pos for pos, n in enumerate(chain_a)}
+        for pos_b, node in enumerate(chain_b):
             if node.get_id() in ids_a:
-                base = node
-                stores_a = _store_chain(a)[: ids_a[node.get_id()]]
-                stores_b = _store_chain(b)[:pos_b]
-                out = base
-                for s in reversed(stores_a):
-                    out = z3.Store(out, s.arg(1), z3.If(c, s.arg(2), z3.Select(out, s.arg(1))))
-                for s in reversed(stores_b):
-                    out = z3.Store(out, s.arg(1), z3.If(c, z3.Select(out, s.arg(1)), s.arg(2)))
+                written: dict[int, z3.ExprRef] = {}
+                for s in [*chain_a[: ids_a[node.get_id()]], *chain_b[:pos_b]]:
+                    written.setdefault(s.arg(1).get_id(), s.arg(1))
+                out = node
+                for i in reversed(list(written.values())):
+                    out = z3.Store(out, i, z3.If(c, _select(chain_a, i), _select(chain_b, i)))
                 return out
     return z3.If(c, a, b)
 
