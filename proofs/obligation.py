@@ -280,9 +280,9 @@ def describe(goal: Goal, values: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def patched(size: int, chunks: dict[int, bytes]) -> bytearray:
-    """A zeroed bytearray of the size with the chunks written at their offsets."""
-    out = bytearray(size)
+def patched(size: int, chunks: dict[int, bytes], fill: int = 0) -> bytearray:
+    """A bytearray of the size, every byte `fill`, with the chunks written at their offsets."""
+    out = bytearray([fill]) * size
     for offset, data in chunks.items():
         out[offset:offset + len(data)] = data
     return out
@@ -296,10 +296,14 @@ def _pretty(v: Any) -> str:
 
 
 def source(v: Any) -> str:
-    """Python source for v, with long zero-filled buffers written short."""
+    """Python source for v, with long buffers written as their most common byte and the
+    chunks that differ from it."""
     if isinstance(v, bytearray) and len(v) > 256:
-        chunks = {i: bytes(v[i:i + 16]) for i in range(0, len(v), 16) if any(v[i:i + 16])}
-        return f"patched({len(v)}, {chunks!r})"
+        fill = max(range(256), key=v.count)
+        blank = bytes([fill]) * 16
+        chunks = {i: bytes(v[i:i + 16]) for i in range(0, len(v), 16) if v[i:i + 16] != blank[:len(v) - i]}
+        tail = f", fill={fill}" if fill else ""
+        return f"patched({len(v)}, {chunks!r}{tail})"
     if isinstance(v, bytes | bytearray):
         body = bytes(v).rstrip(b"\0")
         if len(v) - len(body) > 8:

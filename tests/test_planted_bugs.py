@@ -12,9 +12,11 @@ import pytest
 
 import impl.container as impl_container
 import impl.message as impl_message
+import impl.vm as impl_vm
 import impl.x86 as impl_x86
 from proofs import container as proofs_container
 from proofs import message as proofs_message
+from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
 from proofs.obligation import check
 from tests.mutants import Edit, mutant
@@ -150,5 +152,27 @@ def test_planted_container_bug_is_caught_with_a_replayable_counterexample(bug: s
                    replay_dir=tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     assert "table = ContainerTable(" in result.detail
+    replay = run_replay(result.replay_file, tmp_path)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+
+
+# VM: (operation, obligation kind that must fail, edits to impl/vm.py)
+VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
+    "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
+        ("    err = container_revoke(c, int(pid))\n    if err != E_SUCC:\n        return err\n"
+         "    base = pdir_base(pid)\n", "    base = pdir_base(pid)\n"),
+        ("        pt.mem[a] = 0\n    return E_SUCC",
+         "        pt.mem[a] = 0\n    return container_revoke(c, int(pid))")]),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(VM_BUGS))
+def test_planted_vm_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
+    op, kind, edits = VM_BUGS[bug]
+    broken = mutant(impl_vm, f"vm_mutant_{bug}", edits, tmp_path)
+    builder = {"refines": proofs_vm.refines, "unchanged_on_error": proofs_vm.unchanged_on_error}
+    result = check(f"vm.{op}.{kind}", builder[kind](op, broken), timeout_s=60, replay_dir=tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    assert "pt = PTPool(" in result.detail
     replay = run_replay(result.replay_file, tmp_path)
     assert replay.returncode == 1, replay.stdout + replay.stderr
