@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,19 +144,6 @@ CONTAINER_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
 }
 
 
-@pytest.mark.parametrize("bug", sorted(CONTAINER_BUGS))
-def test_planted_container_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
-    op, kind, edits = CONTAINER_BUGS[bug]
-    broken = mutant(impl_container, f"container_mutant_{bug}", edits, tmp_path)
-    builder = {"refines": proofs_container.refines, "unchanged_on_error": proofs_container.unchanged_on_error}
-    result = check(f"container.{op}.{kind}", builder[kind](op, broken), timeout_s=60,
-                   replay_dir=tmp_path / "replay")
-    assert result.status == "counterexample", result.detail
-    assert "table = ContainerTable(" in result.detail
-    replay = run_replay(result.replay_file, tmp_path)
-    assert replay.returncode == 1, replay.stdout + replay.stderr
-
-
 # VM: (operation, obligation kind that must fail, edits to impl/vm.py)
 VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
@@ -166,13 +154,23 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
 }
 
 
-@pytest.mark.parametrize("bug", sorted(VM_BUGS))
-def test_planted_vm_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
-    op, kind, edits = VM_BUGS[bug]
-    broken = mutant(impl_vm, f"vm_mutant_{bug}", edits, tmp_path)
-    builder = {"refines": proofs_vm.refines, "unchanged_on_error": proofs_vm.unchanged_on_error}
-    result = check(f"vm.{op}.{kind}", builder[kind](op, broken), timeout_s=60, replay_dir=tmp_path / "replay")
+# layer: (impl module, proofs module, what its counterexample shows, its bugs)
+LAYER_BUGS: dict[str, tuple[Any, Any, str, dict[str, tuple[str, str, list[Edit]]]]] = {
+    "container": (impl_container, proofs_container, "table = ContainerTable(", CONTAINER_BUGS),
+    "vm": (impl_vm, proofs_vm, "pt = PTPool(", VM_BUGS),
+}
+
+
+@pytest.mark.parametrize(("layer", "bug"), [(layer, bug) for layer, (*_, bugs) in LAYER_BUGS.items()
+                                            for bug in sorted(bugs)])
+def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str, bug: str,
+                                                                      tmp_path: Path) -> None:
+    impl, proofs, shown, bugs = LAYER_BUGS[layer]
+    op, kind, edits = bugs[bug]
+    broken = mutant(impl, f"{layer}_mutant_{bug}", edits, tmp_path)
+    builder = {"refines": proofs.refines, "unchanged_on_error": proofs.unchanged_on_error}[kind]
+    result = check(f"{layer}.{op}.{kind}", builder(op, broken), timeout_s=60, replay_dir=tmp_path / "replay")
     assert result.status == "counterexample", result.detail
-    assert "pt = PTPool(" in result.detail
+    assert shown in result.detail
     replay = run_replay(result.replay_file, tmp_path)
     assert replay.returncode == 1, replay.stdout + replay.stderr
