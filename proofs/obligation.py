@@ -117,7 +117,8 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     if answer == z3.unsat:
         return Result(name, "proved", time.perf_counter() - start)
     reason = s.reason_unknown() if answer == z3.unknown else ""
-    model = small_model(s, goal.sizes, min(ms, 10000)) or (s.model() if answer == z3.sat else None)
+    found = s.model() if answer == z3.sat else None  # before small_model's checks replace it
+    model = small_model(s, goal.sizes, min(ms, 10000)) or found
     note = ""
     if model is None:
         model = bounded_model(goal, min(ms, 10000))
