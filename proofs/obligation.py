@@ -65,6 +65,7 @@ class Goal:
     sizes: list[z3.ArithRef] = dataclasses.field(default_factory=list)
     admissible: Callable[[dict[str, Any]], bool] | None = None
     example: dict[str, Any] | None = None
+    hints: list[z3.ExprRef] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -91,7 +92,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     start = time.perf_counter()
     ms = max(1, int(timeout_s * 1000))
     s = _solver(ms)
-    s.add(*goal.hypotheses)
+    s.add(*[instantiated(h, goal.hints) for h in goal.hypotheses])
     if not witnessed(goal, min(ms, VACUITY_MS)):
         sat = s.check()
         if sat == z3.unsat:
@@ -118,7 +119,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
         return Result(name, "proved", time.perf_counter() - start)
     reason = s.reason_unknown() if answer == z3.unknown else ""
     found = s.model() if answer == z3.sat else None  # before small_model's checks replace it
-    model = small_model(s, goal.sizes, min(ms, 10000)) or found
+    model = small_model(s, goal.sizes, min(ms, 10000)) or showable(found, goal.sizes)
     note = ""
     if model is None:
         model = bounded_model(goal, min(ms, 10000))
@@ -141,11 +142,31 @@ def _counterexample(name: str, goal: Goal, values: dict[str, Any], seconds: floa
     return Result(name, "counterexample", seconds, detail, replay_file)
 
 
+def instantiated(e: z3.BoolRef, terms: list[z3.ExprRef]) -> z3.BoolRef:
+    """e, with every universal claim over one variable in a positive position also stated
+    at each term of its sort: an equivalent hypothesis, with the instances Z3's matching
+    would not find (a term reached by arithmetic, such as a child's slot)."""
+    if not terms:
+        return e
+    if z3.is_and(e) or z3.is_or(e):
+        return (z3.And if z3.is_and(e) else z3.Or)([instantiated(c, terms) for c in e.children()])
+    if z3.is_implies(e):
+        return z3.Implies(e.arg(0), instantiated(e.arg(1), terms))
+    if z3.is_quantifier(e) and e.is_forall() and e.num_vars() == 1:
+        return z3.And(e, *[z3.substitute_vars(e.body(), t) for t in terms if t.sort() == e.var_sort(0)])
+    return e
+
+
 def conjuncts(e: z3.BoolRef) -> list[z3.BoolRef]:
-    """e as a list of claims that together mean e: And split, and a ForAll over an
-    implication whose conclusion is a conjunction split into one ForAll per conjunct."""
+    """e as a list of claims that together mean e: And split, an implication or a
+    two-way Or whose second part is a conjunction split into one claim per conjunct, and
+    a ForAll over such an implication into one ForAll per conjunct."""
     if z3.is_and(e):
         return [c for child in e.children() for c in conjuncts(child)]
+    if z3.is_implies(e) and len(parts := conjuncts(e.arg(1))) > 1:
+        return [z3.Implies(e.arg(0), c) for c in parts]
+    if z3.is_or(e) and e.num_args() == 2 and len(parts := conjuncts(e.arg(1))) > 1:
+        return [z3.Or(e.arg(0), c) for c in parts]
     if z3.is_quantifier(e) and e.is_forall():
         names = [z3.Const(fresh_name(e.var_name(i)), e.var_sort(i)) for i in range(e.num_vars())]
         body = z3.substitute_vars(e.body(), *reversed(names))
@@ -177,6 +198,22 @@ def small_model(s: z3.Solver, sizes: list[z3.ArithRef], timeout_ms: int = 10000)
         if model is not None:
             return model
     return None
+
+
+MAX_SHOWN = 1 << 12
+
+
+def showable(model: z3.ModelRef | None, sizes: list[z3.ArithRef]) -> z3.ModelRef | None:
+    """The model, if every size in it is small enough to print and replay: a model with a
+    queue of a billion slots would take all memory to write down."""
+    if model is None:
+        return None
+    for x in sizes:
+        v = model.eval(x, model_completion=True)
+        n = v.as_long() if z3.is_int_value(v) or z3.is_bv_value(v) else 0
+        if abs(n) > MAX_SHOWN:
+            return None
+    return model
 
 
 def bounded(e: z3.ExprRef, n: int,

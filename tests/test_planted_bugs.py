@@ -141,6 +141,7 @@ CONTAINER_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "free_clears_before_checking": ("free", "unchanged_on_error", [
         ("    if not alive(t, pid):\n        return E_INVAL_PID\n    if f < 0",
          "    t.at_hint = 0\n    if not alive(t, pid):\n        return E_INVAL_PID\n    if f < 0")]),
+    "free_leaves_the_moved_frame_unindexed": ("free", "invariant", [("    t.at_index[last] = i\n", "")]),
 }
 
 
@@ -168,7 +169,7 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     impl, proofs, shown, bugs = LAYER_BUGS[layer]
     op, kind, edits = bugs[bug]
     broken = mutant(impl, f"{layer}_mutant_{bug}", edits, tmp_path)
-    builder = {"refines": proofs.refines, "unchanged_on_error": proofs.unchanged_on_error}[kind]
+    builder = getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
     result = check(f"{layer}.{op}.{kind}", builder(op, broken), timeout_s=60, replay_dir=tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     assert shown in result.detail

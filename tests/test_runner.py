@@ -11,7 +11,17 @@ import z3
 
 from proofs import runner
 from proofs.engine.values import INT
-from proofs.obligation import REGISTRY, Goal, Shown, check, obligation
+from proofs.obligation import (
+    MAX_SHOWN,
+    REGISTRY,
+    Goal,
+    Shown,
+    check,
+    conjuncts,
+    instantiated,
+    obligation,
+    showable,
+)
 
 
 def test_every_layer_module_registers_obligations_named_layer_operation_kind() -> None:
@@ -38,6 +48,37 @@ def test_a_false_conclusion_yields_a_concrete_counterexample() -> None:
     result = check("demo.false.refines", Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x]))
     assert result.status == "counterexample"
     assert "x = 4" in result.detail
+
+
+def test_a_model_too_large_to_write_down_is_not_shown() -> None:
+    n = z3.Int("n")
+    s = z3.Solver()
+    for bound, shown in ((MAX_SHOWN, True), (MAX_SHOWN + 1, False)):
+        s.push()
+        s.add(n == bound)
+        assert s.check() == z3.sat
+        assert (showable(s.model(), [n]) is not None) == shown
+        s.pop()
+
+
+def test_instances_of_a_hypothesis_at_hint_terms_are_implied_by_it() -> None:
+    i, j = z3.Int("i"), z3.Int("j")
+    f = z3.Function("f", z3.IntSort(), z3.IntSort())
+    claim = z3.Or(j < 0, z3.ForAll([i], f(i) > 0))
+    stated = instantiated(claim, [j * 3 + 1, z3.BoolVal(True)])
+    assert z3.is_or(stated) and "f(j*3 + 1) > 0" in str(stated)
+    s = z3.Solver()
+    s.add(z3.Not(z3.Implies(claim, stated)))
+    assert s.check() == z3.unsat
+
+
+def test_a_conclusion_splits_into_claims_that_together_mean_it() -> None:
+    a, b, c = z3.Bools("a b c")
+    parts = conjuncts(z3.Or(a, z3.And(b, c)))
+    assert len(parts) == 2
+    s = z3.Solver()
+    s.add(z3.And(parts) != z3.Or(a, z3.And(b, c)))
+    assert s.check() == z3.unsat
 
 
 def test_reports_are_written_and_exit_status_is_zero_only_when_all_proved(tmp_path: Path) -> None:
