@@ -91,7 +91,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     """Prove goal, or explain why not."""
     start = time.perf_counter()
     ms = max(1, int(timeout_s * 1000))
-    s = _solver(ms)
+    s = _solver(max(1, ms // len(TRIES)))
     s.add(*[instantiated(h, goal.hints) for h in goal.hypotheses])
     if not witnessed(goal, min(ms, VACUITY_MS)):
         sat = s.check()
@@ -101,20 +101,14 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
             return Result(name, "unknown", time.perf_counter() - start,
                           f"satisfiability of the hypotheses unknown: {s.reason_unknown()}")
     # Each conjunct of the conclusion on its own: often far easier than the whole.
-    parts = conjuncts(goal.conclusion)
+    lemmas: list[z3.BoolRef] = []
     answer = z3.unsat
-    for part in parts:
-        s.push()
-        s.add(z3.Not(part))
-        for seed in range(SEEDS):  # Z3 is sensitive to its seed: a few tries, each a share of the time
-            s.set("timeout", max(1, ms // SEEDS))
-            s.set("random_seed", seed)
-            answer = s.check()
-            if answer != z3.unknown:
-                break
+    for part in conjuncts(goal.conclusion):
+        answer = _prove_part(s, part, lemmas)
         if answer != z3.unsat:
             break
-        s.pop()
+        if not z3.is_quantifier(part):
+            lemmas.append(part)
     if answer == z3.unsat:
         return Result(name, "proved", time.perf_counter() - start)
     reason = s.reason_unknown() if answer == z3.unknown else ""
@@ -131,6 +125,27 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}")
     return _counterexample(name, goal, values, seconds, replay_dir, note)
+
+
+def _prove_part(s: z3.Solver, part: z3.BoolRef, lemmas: list[z3.BoolRef]) -> z3.CheckSatResult:
+    """unsat if part follows from s; else sat (s keeps the scope with the counterexample) or
+    unknown. Tries (TRIES) differ in the seed and in whether the parts proved before are
+    given as lemmas (the errno proved, the length of a result is easy; but to other goals
+    the lemmas are noise): Z3 proves some goals quickly one way only."""
+    tries = [(seed, with_lemmas) for seed, with_lemmas in TRIES if lemmas or not with_lemmas]
+    answer = z3.unknown
+    for i, (seed, with_lemmas) in enumerate(tries):
+        if seed is not None:
+            s.set("random_seed", seed)
+        s.push()
+        s.add(*(lemmas if with_lemmas else []), z3.Not(part))
+        answer = s.check()
+        if answer != z3.unknown or i == len(tries) - 1:
+            break
+        s.pop()
+    if answer == z3.unsat:
+        s.pop()
+    return answer
 
 
 def _counterexample(name: str, goal: Goal, values: dict[str, Any], seconds: float,
@@ -247,7 +262,9 @@ def _small_values(sort: z3.SortRef, n: int) -> list[z3.ExprRef]:
 
 
 VACUITY_MS = 20000
-SEEDS = 3
+# (seed, with lemmas). The first tries set no parameter: setting any (even the seed to its
+# default) makes Z3 search differently, and some goals are proved only one way.
+TRIES = ((None, False), (None, True), (0, False), (1, True))
 
 
 def witnessed(goal: Goal, timeout_ms: int) -> bool:
