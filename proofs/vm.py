@@ -514,3 +514,41 @@ def replay_unchanged(impl: types.ModuleType | None, op: str, containers: Contain
         got = impl_call(op, impl or impl_vm, lower, pt, [kw[name] for name, _ in OPERATIONS[op][2]])
     if got[0] != E_SUCC:
         assert (lower.cs, pt) == before, f"errno {got[0]} but the state changed"
+
+
+# -- the whole quota back -------------------------------------------------------------------
+
+
+def tree_at(cs: Containers, p: int) -> bool:
+    """The container tree at a live non-root p: its parent is live, and another container
+    (a child's pid is above its parent's)."""
+    return p not in cs.live or p == 0 or (cs.live[p].parent in cs.live and cs.live[p].parent != p)
+
+
+def quota_back(before: Vm, pid: Word, err: int, after: Vm) -> bool:
+    """After a teardown, the process's whole quota is its parent's again (the parent's usage
+    drops by it), and the process holds no frame, page or page table."""
+    cs, p = before.containers, int(pid)
+    if err != E_SUCC:
+        return True
+    parent = cs.live[p].parent
+    return (p not in after.containers.live and parent in after.containers.live
+            and after.containers.live[parent].usage == cs.live[parent].usage - cs.live[p].quota
+            and all(after.containers.owner[f] != p for f in after.containers.owner)
+            and all(pid_of(k) != pid for k in after.pages)
+            and all(pid_of(t) != pid for t in after.tables))
+
+
+@obligation("vm.teardown.quota_back")
+def teardown_quota_back() -> Goal:
+    """spec.vm.teardown gives the whole quota back, for every state with the container
+    tree at pid."""
+    ty = RecT(Vm)
+    leaves = flatten(ty, fresh(ty, "vm"))
+    pid = z3.BitVec("pid", 32)
+    tree = run(tree_at, lambda: [unflatten(ty, leaves).containers, z3.BV2Int(pid)])
+    out = run(spec_vm.teardown, lambda: [unflatten(ty, leaves), pid])
+    err, after = out.result
+    claim = run(quota_back, lambda: [unflatten(ty, leaves), pid, err, after])
+    return Goal([tree.result, *tree.assumptions, *out.assumptions, *claim.assumptions], claim.result,
+                {"vm": Shown(ty, unflatten(ty, leaves)), "pid": Shown(WORD, pid)})

@@ -24,7 +24,8 @@ from impl.x86 import PTE_ADDR, walk
 from proofs.container import INTERFACE, SpecContainers
 from proofs.container import abstract as abstract_containers
 from proofs.layer import over
-from proofs.vm import abstract, spec_frames, vm_ok
+from proofs.obligation import check
+from proofs.vm import abstract, spec_frames, teardown_quota_back, vm_ok
 from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, PTE_P, Config, PageFault
 from spec.x86 import u32
 
@@ -247,3 +248,11 @@ def test_kernel_and_out_of_range_addresses_are_refused() -> None:
         assert fault.error_code == 0x5  # present, read, user: the kernel region is supervisor-only
     else:
         raise AssertionError("a user read of the kernel region succeeded")
+
+
+def test_quota_back_is_proved_and_fails_without_the_container_tree() -> None:
+    goal = teardown_quota_back()
+    assert check("vm.teardown.quota_back", goal, timeout_s=60).ok
+    untreed = dataclasses.replace(goal, hypotheses=goal.hypotheses[1:])  # a parent that is pid itself
+    result = check("vm.teardown.quota_back", untreed, timeout_s=60)
+    assert result.status == "counterexample", result.detail
