@@ -214,6 +214,11 @@ def other_key_ok(cs: Containers, pt: PTPool, k: Word) -> bool:
     return pid_ok(cs, pt, pid_of(k)) and key_ok(cs, pt, k)
 
 
+def table_key_ok(cs: Containers, pt: PTPool, t: Word) -> bool:
+    """The invariant at one table key: its pid is one of the pool's or dead, and its PDE."""
+    return pid_ok(cs, pt, pid_of(t)) and (not in_table_keys(pt, t) or table_ok(cs, pt, t))
+
+
 def touched_ok(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word) -> bool:
     """The invariant where an operation on [va, va + n) looks: pid's liveness, and the
     entries of the range's first and last page."""
@@ -459,9 +464,7 @@ def refines(op: str, impl: types.ModuleType = impl_vm) -> Goal:
         equal_results(s.results, tuple(results)),
         equal(CONTAINERS, after.result.containers, vm.containers),
         z3.ForAll([k], z3.Implies(at(other_key_ok, cs, pt, k), at(pages_agree, after.result, vm, k))),
-        z3.ForAll([t], z3.Implies(z3.And(at(pid_ok, cs, pt, pid_of(t)),
-                                         z3.Or(z3.Not(at(in_table_keys, pt, t)), at(table_ok, cs, pt, t))),
-                                  at(tables_agree, after.result, vm, t))),
+        z3.ForAll([t], z3.Implies(at(table_key_ok, cs, pt, t), at(tables_agree, after.result, vm, t))),
         z3.ForAll([k, offset], z3.Implies(z3.And(at(other_key_ok, cs, pt, k), z3.ULT(offset, PAGE_SIZE)),
                                           at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset))),
     )
@@ -522,7 +525,7 @@ def replay_unchanged(impl: types.ModuleType | None, op: str, containers: Contain
 def tree_at(cs: Containers, p: int) -> bool:
     """The container tree at a live non-root p: its parent is live, and another container
     (a child's pid is above its parent's)."""
-    return p not in cs.live or p == 0 or (cs.live[p].parent in cs.live and cs.live[p].parent != p)
+    return parent_ok(cs, p) and (p not in cs.live or p == 0 or cs.live[p].parent != p)
 
 
 def quota_back(before: Vm, pid: Word, err: int, after: Vm) -> bool:
@@ -555,11 +558,6 @@ def teardown_quota_back() -> Goal:
 
 
 # -- isolation ----------------------------------------------------------------------------------
-
-
-def table_key_ok(cs: Containers, pt: PTPool, t: Word) -> bool:
-    """The invariant at one table key: its pid is one of the pool's or dead, and its PDE."""
-    return pid_ok(cs, pt, pid_of(t)) and (not in_table_keys(pt, t) or table_ok(cs, pt, t))
 
 
 def isolated(vm: Vm, k: Word, other: Word, t: Word) -> bool:
