@@ -261,6 +261,9 @@ WORD = BVT(32)
 
 REVOKES = {"teardown"}
 
+# The pids an obligation is about, [lo, hi): any, those a key holds, those beyond
+PID_DOMAINS = {"any": (0, 1 << 32), "keyed": (0, 1 << PID_BITS), "beyond": (1 << PID_BITS, 1 << 32)}
+
 # name: (impl function, whether it takes the container layer, argument names and types)
 OPERATIONS: dict[str, tuple[str, bool, list[tuple[str, Any]]]] = {
     "map_page": ("map_page", True, [("pid", WORD), ("va", WORD), ("writable", BOOL)]),
@@ -307,6 +310,7 @@ class Setting:
     def __init__(self, op: str, impl: types.ModuleType, pids: str = "any") -> None:
         self.op = op
         self.impl = impl
+        self.pids = pids
         self.pt_leaves = flatten(PTPOOL, fresh(PTPOOL, "pt"))
         lower = fresh(LOWER, "lower")
         lower.taken = 0
@@ -343,10 +347,11 @@ class Setting:
                   "pt": Shown(PTPOOL, pt, _pool_size(pt))}
         names = OPERATIONS[self.op][2]
         inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, self.args, strict=True)})
+        pids = range(*PID_DOMAINS[self.pids])
         return Goal([*self.hypotheses, *self.out.assumptions, *extra], conclusion, inputs,
                     sizes=[pt.nproc, pt.nframes], replay=replay, replay_module=self.impl.__name__,
-                    replay_extra={"op": self.op}, admissible=lambda values: admissible(self.op, values),
-                    example=example(self.op))
+                    replay_extra={"op": self.op}, example={**example(self.op), "pid": pids[0]},
+                    admissible=lambda values: admissible(self.op, values) and values["pid"] in pids)
 
 
 
