@@ -92,7 +92,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     start = time.perf_counter()
     ms = max(1, int(timeout_s * 1000))
     hypotheses = [instantiated(h, goal.hints) for h in goal.hypotheses]
-    s = _solver(max(1, ms // len(TRIES)))
+    s = base = _solver(max(1, ms // len(TRIES)))
     s.add(*hypotheses)
     if not witnessed(goal, min(ms, VACUITY_MS)):
         sat = s.check()
@@ -105,7 +105,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     lemmas: list[z3.BoolRef] = []
     answer = z3.unsat
     for part in conjuncts(goal.conclusion):
-        answer, s = _prove_part(hypotheses, part, lemmas, ms)
+        answer, s = _prove_part(hypotheses, part, lemmas, ms, base)
         if answer != z3.unsat:
             break
         if quantifier_free(part):
@@ -129,30 +129,41 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],
-                ms: int) -> tuple[z3.CheckSatResult, z3.Solver]:
+                ms: int, base: z3.Solver) -> tuple[z3.CheckSatResult, z3.Solver]:
     """(unsat, _) if part follows from the hypotheses; else (sat, a solver with the
     counterexample) or (unknown, a solver to look for one in). Tries (TRIES) differ in
     whether the parts proved before are given as lemmas (the errno proved, the length of a
     result is easy; but to other goals the lemmas are noise) and in whether the part is asked
     after a push: Z3 then leaves out much of its preprocessing, which puts some goals out of
     its reach (a VM errno: 0.02 s without, unknown at 30 s after a push) and others within
-    it (parts of teardown's refinement; counterexamples to planted message bugs: 5 s
-    against 150 s). Every try is a solver of its own."""
+    it (parts of teardown's refinement; counterexamples to planted message bugs). Every try
+    is a solver of its own but the last, which asks on the solver every part was asked on
+    before, as check did first: some counterexamples are found only there."""
     tries = [t for t in TRIES if lemmas or not t[0]]
     answer = z3.unknown
     for share in ROUNDS:
         for with_lemmas, incremental in tries:
-            s = _solver(max(1, int(ms * share)))
-            s.add(*hypotheses)
-            if incremental:
+            if incremental and not with_lemmas:
+                s = base  # the solver the hypotheses were checked on, as every part before
+                s.set("timeout", max(1, int(ms * share)))
                 s.push()
+            else:
+                s = _solver(max(1, int(ms * share)))
+                s.add(*hypotheses)
+                if incremental:
+                    s.push()
             s.add(*(lemmas if with_lemmas else []), z3.Not(part))
             answer = s.check()
-            if answer != z3.unknown:
+            if answer == z3.sat:
                 return answer, s
-    s = _solver(max(1, ms // len(TRIES)))  # for a small counterexample: no push
-    s.add(*hypotheses, z3.Not(part))
-    return answer, s
+            if s is base:
+                s.pop()
+            if answer == z3.unsat:
+                return answer, s
+    base.set("timeout", max(1, ms // len(TRIES)))  # where a small counterexample is looked for
+    base.push()
+    base.add(z3.Not(part))
+    return answer, base
 
 
 def quantifier_free(e: z3.ExprRef) -> bool:
