@@ -608,18 +608,18 @@ def quota_back(before: Vm, pid: Word, err: int, after: Vm) -> bool:
 
 
 @obligation("vm.teardown.quota_back")
-def teardown_quota_back() -> Goal:
+def teardown_quota_back(with_tree: bool = True) -> Goal:
     """spec.vm.teardown gives the whole quota back, for every state with the container
-    tree at pid."""
-    ty = RecT(Vm)
-    leaves = flatten(ty, fresh(ty, "vm"))
+    tree at pid (`with_tree=False` leaves that hypothesis out, to show it is needed)."""
+    leaves = flatten(VM, fresh(VM, "vm"))
     pid = z3.BitVec("pid", 32)
-    tree = run(tree_at, lambda: [unflatten(ty, leaves).containers, z3.BV2Int(pid)])
-    out = run(spec_vm.teardown, lambda: [unflatten(ty, leaves), pid])
+    tree = run(tree_at, lambda: [unflatten(VM, leaves).containers, z3.BV2Int(pid)])
+    out = run(spec_vm.teardown, lambda: [unflatten(VM, leaves), pid])
     err, after = out.result
-    claim = run(quota_back, lambda: [unflatten(ty, leaves), pid, err, after])
-    return Goal([tree.result, *tree.assumptions, *out.assumptions, *claim.assumptions], claim.result,
-                {"vm": Shown(ty, unflatten(ty, leaves)), "pid": Shown(WORD, pid)})
+    claim = run(quota_back, lambda: [unflatten(VM, leaves), pid, err, after])
+    given = [tree.result] if with_tree else []
+    return Goal([*given, *tree.assumptions, *out.assumptions, *claim.assumptions], claim.result,
+                {"vm": Shown(VM, unflatten(VM, leaves)), "pid": Shown(WORD, pid)})
 
 
 # -- isolation ----------------------------------------------------------------------------------
