@@ -20,6 +20,7 @@ from proofs import message as proofs_message
 from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
+from proofs.runner import TIMEOUT_S
 from tests.mutants import Edit, mutant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,13 +35,10 @@ def run_replay(path: str, tmp_path: Path, mutants: bool = True) -> subprocess.Co
     )
 
 
-# A planted bug must be found within the runner's own limit per obligation (with less, the
-# short rounds of proofs.obligation.ROUNDS left drop_not_counted unknown once in CI).
-PLANTED_TIMEOUT_S = 300
-
-
 def planted_check(name: str, goal: Goal, tmp_path: Path) -> Result:
-    return check(name, goal, timeout_s=PLANTED_TIMEOUT_S, replay_dir=tmp_path / "replay")
+    """The check, within the runner's own limit per obligation (with less, the short rounds
+    of proofs.obligation.ROUNDS left drop_not_counted unknown once in CI)."""
+    return check(name, goal, timeout_s=TIMEOUT_S, replay_dir=tmp_path / "replay")
 
 
 # name: (operation, obligation kind that must fail, edits to impl/message.py)
