@@ -24,6 +24,7 @@ from pathlib import Path
 from .obligation import REGISTRY, Result, check
 
 INFRASTRUCTURE = {"runner", "obligation", "layer", "__main__"}
+TIMEOUT_S = 300.0  # per obligation, unless --timeout says otherwise
 
 
 def discover() -> dict[str, object]:
@@ -130,7 +131,7 @@ def write_junit(path: Path, results: list[Result]) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m proofs", description=__doc__.splitlines()[0])
     p.add_argument("-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds per obligation")
+    p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="seconds per obligation")
     p.add_argument("--layer", action="append", default=[], help="only this layer (repeatable)")
     p.add_argument("-k", dest="keywords", action="append", default=[],
                    help="only obligations whose name contains this (repeatable)")

@@ -39,7 +39,7 @@ from spec.x86 import Mapping, PhysMem, Word, u8, u32
 from .container import INTERFACE, SpecContainers
 from .container import abstract as abstract_containers
 from .engine.interp import run
-from .engine.values import BOOL, BVT, BYTES, INT, ArrT, RecT, equal, flatten, fresh, unflatten
+from .engine.values import BOOL, BVT, BYTES, INT, ArrT, RecT, equal, flatten, fresh, fresh_name, unflatten
 from .layer import equal_results, over, same_leaf
 from .obligation import Goal, InvalidCase, Shown, obligation
 
@@ -253,11 +253,16 @@ def spec_frames(vm: Vm, pid: Word, va: Word, choices: list[int]) -> tuple[int, i
 # -- goals --------------------------------------------------------------------------------------
 
 PTPOOL = RecT(PTPool)
+VM = RecT(Vm)
+MEM = dict(PTPOOL.fields)["mem"]
 LOWER = RecT(SpecContainers)
 CONTAINERS = RecT(Containers)
 WORD = BVT(32)
 
 REVOKES = {"teardown"}
+
+# The pids an obligation is about, [lo, hi): any, those a key holds, those beyond
+PID_DOMAINS = {"any": (0, 1 << 32), "keyed": (0, 1 << PID_BITS), "beyond": (1 << PID_BITS, 1 << 32)}
 
 # name: (impl function, whether it takes the container layer, argument names and types)
 OPERATIONS: dict[str, tuple[str, bool, list[tuple[str, Any]]]] = {
@@ -302,18 +307,23 @@ class Setting:
     """An operation run symbolically on every state the invariant admits, over the
     container layer's spec."""
 
-    def __init__(self, op: str, impl: types.ModuleType) -> None:
+    def __init__(self, op: str, impl: types.ModuleType, pids: str = "any") -> None:
         self.op = op
         self.impl = impl
+        self.pids = pids
         self.pt_leaves = flatten(PTPOOL, fresh(PTPOOL, "pt"))
         lower = fresh(LOWER, "lower")
         lower.taken = 0
         self.lower_leaves = flatten(LOWER, lower)
         self.args = [fresh(ty, name) for name, ty in OPERATIONS[op][2]]
+        if pids == "keyed":
+            self.args[0] = z3.ZeroExt(32 - PID_BITS, z3.BitVec(fresh_name("pid"), PID_BITS))
         pid, va, n = self.span()
         ok = run(admitted, lambda: [self.lower().cs, self.lower().choices, self.pt(), pid, va, n,
                                     op in REVOKES])
         self.hypotheses = [ok.result, *ok.assumptions]
+        if pids == "beyond":
+            self.hypotheses.append(z3.UGE(pid, 1 << PID_BITS))
         with over(impl, INTERFACE):
             self.out = run(impl_call, lambda: [op, impl, self.lower(), self.pt(), self.args])
         self.results = self.out.result
@@ -337,10 +347,11 @@ class Setting:
                   "pt": Shown(PTPOOL, pt, _pool_size(pt))}
         names = OPERATIONS[self.op][2]
         inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, self.args, strict=True)})
+        pids = range(*PID_DOMAINS[self.pids])
         return Goal([*self.hypotheses, *self.out.assumptions, *extra], conclusion, inputs,
                     sizes=[pt.nproc, pt.nframes], replay=replay, replay_module=self.impl.__name__,
-                    replay_extra={"op": self.op}, admissible=lambda values: admissible(self.op, values),
-                    example=example(self.op))
+                    replay_extra={"op": self.op}, example={**example(self.op), "pid": pids[0]},
+                    admissible=lambda values: admissible(self.op, values) and values["pid"] in pids)
 
 
 
@@ -442,11 +453,46 @@ def byte_agrees(vm: Vm, mem: PhysMem, spec_mem: PhysMem, k: Word, offset: Word) 
     return mem[a] == spec_mem[a]
 
 
-def refines(op: str, impl: types.ModuleType = impl_vm) -> Goal:
+def page_read_agrees(vm: Vm, pt: PTPool, pid: Word, va: Word, *_: Any) -> bool:
+    """Where pid is live and va starts a user page, the spec has a page at va exactly where
+    pid's PTE for va is present, and its frame is the PTE's."""
+    pte = get_ptbl_entry_by_va(pt, pid, va)
+    if int(pid) not in vm.containers.live or not spec_vm.user_page(vm, va):
+        return True
+    key = place(pid, va >> 12)
+    mapped = key in vm.pages
+    return mapped == (pte & PTE_P != 0) and (not mapped or vm.pages[key].frame == pte >> 12)
+
+
+def page_owned(vm: Vm, pt: PTPool, pid: Word, va: Word, *_: Any) -> bool:
+    """A present user PTE of a live pid maps a frame its container owns."""
+    pte = get_ptbl_entry_by_va(pt, pid, va)
+    f = int(pte >> 12) - FIRST_FRAME
+    return (int(pid) not in vm.containers.live or not spec_vm.user_page(vm, va) or pte & PTE_P == 0
+            or (f in vm.containers.owner and vm.containers.owner[f] == int(pid)))
+
+
+def keyed_or_dead(vm: Vm, pt: PTPool, pid: Word, *_: Any) -> bool:
+    """A pid a key cannot hold names no process."""
+    return pid <= PID_MASK or int(pid) not in vm.containers.live
+
+
+# Facts about the state before an operation, proved first and then used as lemmas: they
+# relate what the impl reads (a PTE) to what the spec reads (the abstraction).
+STEPS: dict[str, list[Any]] = {"unmap_page": [page_read_agrees, page_owned]}
+
+
+def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> Goal:
     """Same results and errno as spec.vm, and the new state abstracts to the spec's: the same
     containers, and at every key where the invariant holds beforehand (all of them, in a
-    state with the invariant), the same page, page table and page bytes."""
-    s = Setting(op, impl)
+    state with the invariant), the same page, page table and page bytes.
+
+    Stated for the pids a key holds (`pids="keyed"`, below 2**PID_BITS, as 8-bit values:
+    Z3 then sees a key's pid as the pid itself) and, apart, for every larger pid
+    (`"beyond"`), which names no process. Proved first, and then given as lemmas: the
+    operation's steps (`STEPS`), and that on an error each side leaves its state as it
+    was; every claim is then proved for an error and for success apart."""
+    s = Setting(op, impl, pids)
     cs, pt = s.lower().cs, s.pt()
     before = run(abstract, lambda: [cs, pt])
     want = run(spec_call, lambda: [op, before.result, pt.mem, s.lower().choices, s.args])
@@ -460,14 +506,26 @@ def refines(op: str, impl: types.ModuleType = impl_vm) -> Goal:
         runs.append(out)
         return out.result
 
-    conclusion = z3.And(
-        equal_results(s.results, tuple(results)),
-        equal(CONTAINERS, after.result.containers, vm.containers),
-        z3.ForAll([k], z3.Implies(at(other_key_ok, cs, pt, k), at(pages_agree, after.result, vm, k))),
-        z3.ForAll([t], z3.Implies(at(table_key_ok, cs, pt, t), at(tables_agree, after.result, vm, t))),
-        z3.ForAll([k, offset], z3.Implies(z3.And(at(other_key_ok, cs, pt, k), z3.ULT(offset, PAGE_SIZE)),
-                                          at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset))),
-    )
+    err, spec_err = s.results[0], results[0]
+    steps = [at(step, before.result, pt, *s.args) for step in [keyed_or_dead, *STEPS.get(op, [])]]
+    key_ok, table_ok_ = at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t)
+    byte_ok = z3.ULT(offset, PAGE_SIZE)
+    same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
+    same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
+    kept = z3.And(*[a == b for a, b in zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True)],
+                  equal(CONTAINERS, s.lower_after.cs, cs))
+    spec_kept = z3.And(*[a == b for a, b in zip(flatten(VM, before.result) + flatten(MEM, pt.mem),
+                                                flatten(VM, vm) + flatten(MEM, spec_mem), strict=True)])
+
+    def claims(case: z3.BoolRef) -> list[z3.BoolRef]:
+        return [z3.Implies(case, equal_results(s.results, tuple(results))),
+                z3.Implies(case, equal(CONTAINERS, after.result.containers, vm.containers)),
+                z3.ForAll([k], z3.Implies(z3.And(case, key_ok), same_page)),
+                z3.ForAll([t], z3.Implies(z3.And(case, table_ok_), same_table)),
+                z3.ForAll([k, offset], z3.Implies(z3.And(case, key_ok, byte_ok), same_byte))]
+
+    conclusion = z3.And(*steps, z3.Implies(err != E_SUCC, kept), z3.Implies(spec_err != E_SUCC, spec_kept),
+                        *claims(err != E_SUCC), *claims(err == E_SUCC))
     return s.goal(conclusion, [a for r in runs for a in r.assumptions], replay_refines)
 
 
@@ -481,10 +539,17 @@ def unchanged_on_error(op: str, impl: types.ModuleType = impl_vm) -> Goal:
 
 
 # Written, not yet registered: see docs/vm.md, "Open".
-PENDING = {"vm.map_page.refines", "vm.unmap_page.refines", "vm.copyout.refines"}
+PENDING = {f"vm.{op}.{kind}" for op in ("map_page", "unmap_page", "copyout")
+           for kind in ("refines", "refines_large_pid")}
+
+KINDS: dict[str, Any] = {
+    "refines": refines,
+    "refines_large_pid": lambda op, impl: refines(op, impl, "beyond"),
+    "unchanged_on_error": unchanged_on_error,
+}
 
 for _op in OPERATIONS:
-    for _kind, _builder in (("refines", refines), ("unchanged_on_error", unchanged_on_error)):
+    for _kind, _builder in KINDS.items():
         if f"vm.{_op}.{_kind}" not in PENDING:
             obligation(f"vm.{_op}.{_kind}")(lambda impl=impl_vm, _op=_op, _b=_builder: _b(_op, impl))
 
@@ -543,18 +608,18 @@ def quota_back(before: Vm, pid: Word, err: int, after: Vm) -> bool:
 
 
 @obligation("vm.teardown.quota_back")
-def teardown_quota_back() -> Goal:
+def teardown_quota_back(with_tree: bool = True) -> Goal:
     """spec.vm.teardown gives the whole quota back, for every state with the container
-    tree at pid."""
-    ty = RecT(Vm)
-    leaves = flatten(ty, fresh(ty, "vm"))
+    tree at pid (`with_tree=False` leaves that hypothesis out, to show it is needed)."""
+    leaves = flatten(VM, fresh(VM, "vm"))
     pid = z3.BitVec("pid", 32)
-    tree = run(tree_at, lambda: [unflatten(ty, leaves).containers, z3.BV2Int(pid)])
-    out = run(spec_vm.teardown, lambda: [unflatten(ty, leaves), pid])
+    tree = run(tree_at, lambda: [unflatten(VM, leaves).containers, z3.BV2Int(pid)])
+    out = run(spec_vm.teardown, lambda: [unflatten(VM, leaves), pid])
     err, after = out.result
-    claim = run(quota_back, lambda: [unflatten(ty, leaves), pid, err, after])
-    return Goal([tree.result, *tree.assumptions, *out.assumptions, *claim.assumptions], claim.result,
-                {"vm": Shown(ty, unflatten(ty, leaves)), "pid": Shown(WORD, pid)})
+    claim = run(quota_back, lambda: [unflatten(VM, leaves), pid, err, after])
+    given = [tree.result] if with_tree else []
+    return Goal([*given, *tree.assumptions, *out.assumptions, *claim.assumptions], claim.result,
+                {"vm": Shown(VM, unflatten(VM, leaves)), "pid": Shown(WORD, pid)})
 
 
 # -- isolation ----------------------------------------------------------------------------------

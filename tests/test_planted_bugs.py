@@ -19,7 +19,8 @@ from proofs import container as proofs_container
 from proofs import message as proofs_message
 from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
-from proofs.obligation import check
+from proofs.obligation import Goal, Result, check
+from proofs.runner import TIMEOUT_S
 from tests.mutants import Edit, mutant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,12 @@ def run_replay(path: str, tmp_path: Path, mutants: bool = True) -> subprocess.Co
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(search)},
     )
+
+
+def planted_check(name: str, goal: Goal, tmp_path: Path) -> Result:
+    """The check, within the runner's own limit per obligation (with less, the short rounds
+    of proofs.obligation.ROUNDS left drop_not_counted unknown once in CI)."""
+    return check(name, goal, timeout_s=TIMEOUT_S, replay_dir=tmp_path / "replay")
 
 
 # name: (operation, obligation kind that must fail, edits to impl/message.py)
@@ -65,7 +72,7 @@ def test_planted_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_pa
     op, kind, edits = BUGS[bug]
     broken = mutant(impl_message, f"mutant_{bug}", edits, tmp_path)
     name = f"message.{op}.{kind}"
-    result = check(name, BUILDERS[kind](op, broken), timeout_s=60, replay_dir=tmp_path / "replay")
+    result = planted_check(name, BUILDERS[kind](op, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "table = MsgTable(" in result.detail
     assert result.replay_file
@@ -123,7 +130,7 @@ X86_BUILDERS = {
 def test_planted_x86_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
     name, edits = X86_BUGS[bug]
     broken = mutant(impl_x86, f"x86_mutant_{bug}", edits, tmp_path)
-    result = check(name, X86_BUILDERS[name](broken), timeout_s=60, replay_dir=tmp_path / "replay")
+    result = planted_check(name, X86_BUILDERS[name](broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "mem = " in result.detail
     assert result.replay_file
@@ -147,6 +154,9 @@ CONTAINER_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
 
 # VM: (operation, obligation kind that must fail, edits to impl/vm.py)
 VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
+    "copyin_reads_the_second_page_one_byte_on": ("copyin", "refines", [
+        ("    second = PTE_ADDR(last)\n    return E_SUCC",
+         "    second = PTE_ADDR(last) + 1\n    return E_SUCC")]),
     "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
         ("    err = container_revoke(c, int(pid))\n    if err != E_SUCC:\n        return err\n"
          "    base = pdir_base(pid)\n", "    base = pdir_base(pid)\n"),
@@ -170,7 +180,7 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     op, kind, edits = bugs[bug]
     broken = mutant(impl, f"{layer}_mutant_{bug}", edits, tmp_path)
     builder = getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
-    result = check(f"{layer}.{op}.{kind}", builder(op, broken), timeout_s=60, replay_dir=tmp_path / "replay")
+    result = planted_check(f"{layer}.{op}.{kind}", builder(op, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert shown in result.detail
     replay = run_replay(result.replay_file, tmp_path)

@@ -25,8 +25,8 @@ from proofs.container import INTERFACE, SpecContainers
 from proofs.container import abstract as abstract_containers
 from proofs.layer import over
 from proofs.obligation import check
-from proofs.vm import abstract, spec_frames, teardown_quota_back, vm_ok
-from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, PTE_P, Config, PageFault
+from proofs.vm import PID_DOMAINS, abstract, spec_frames, teardown_quota_back, vm_ok
+from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, MAX_PROC, PTE_P, Config, PageFault
 from spec.x86 import u32
 
 CFG = Config(NUM_PROC=8, ROOT_QUOTA=12, VM_USERLO=0x403FD000, VM_USERHI=0x40403000)
@@ -253,6 +253,11 @@ def test_kernel_and_out_of_range_addresses_are_refused() -> None:
 def test_quota_back_is_proved_and_fails_without_the_container_tree() -> None:
     goal = teardown_quota_back()
     assert check("vm.teardown.quota_back", goal, timeout_s=60).ok
-    untreed = dataclasses.replace(goal, hypotheses=goal.hypotheses[1:])  # a parent that is pid itself
-    result = check("vm.teardown.quota_back", untreed, timeout_s=60)
+    result = check("vm.teardown.quota_back", teardown_quota_back(with_tree=False), timeout_s=60)
     assert result.status == "counterexample", result.detail
+
+
+def test_the_refinement_pid_domains_cover_every_pid_once_and_every_process_is_keyed() -> None:
+    keyed, beyond, every = (range(*PID_DOMAINS[d]) for d in ("keyed", "beyond", "any"))
+    assert keyed.stop == beyond.start and keyed.start == every.start and beyond.stop == every.stop
+    assert MAX_PROC <= len(keyed) and spec_vm.PID_MASK == keyed.stop - 1
