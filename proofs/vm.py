@@ -65,6 +65,12 @@ def table_keys(pt: PTPool) -> tuple[Word, Word]:
     return PDX(pt.userlo) << PID_BITS, (PDX(pt.userhi - 1) + 1) << PID_BITS
 
 
+def user_tables(pt: PTPool) -> Word:
+    """How many page tables the user range spans."""
+    lo, hi = table_keys(pt)
+    return (hi - lo) >> PID_BITS
+
+
 def pte_at(pt: PTPool, k: Word) -> Word:
     return get_ptbl_entry_by_va(pt, pid_of(k), va_of(k))
 
@@ -634,18 +640,33 @@ def isolated(vm: Vm, k: Word, other: Word, t: Word) -> bool:
         and vm.containers.owner[int(vm.pages[k].frame) - FIRST_FRAME] == int(pid_of(k)))
 
 
-def isolation() -> Goal:
+def isolation_given(cs: Containers, pt: PTPool, k: Word, other: Word, t: Word, with_tables: bool) -> bool:
+    """The invariant where isolation looks: the pool's sizes, the entries at two page keys,
+    and at a table key its pid and, unless `with_tables` is False (to show it is needed),
+    its entry."""
+    return (sizes_ok(pt) and other_key_ok(cs, pt, k) and other_key_ok(cs, pt, other)
+            and pid_ok(cs, pt, pid_of(t)) and (not with_tables or table_key_ok(cs, pt, t)))
+
+
+@obligation("vm.state.isolation")
+def isolation(with_tables: bool = True) -> Goal:
     """Every state with the invariant is isolated: stated at two page keys and a table key
-    that are fresh constants (so at all of them), given the invariant at those keys.
-    Written, not yet registered (as `vm.state.isolation`): see docs/vm.md, "Open"."""
+    that are fresh constants (so at all of them), given the invariant at those keys."""
     cs, pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
     k, other, t = z3.BitVec("key", 32), z3.BitVec("other", 32), z3.BitVec("table", 32)
-    runs = [run(sizes_ok, lambda: [pt]), run(other_key_ok, lambda: [cs, pt, k]),
-            run(other_key_ok, lambda: [cs, pt, other]), run(table_key_ok, lambda: [cs, pt, t])]
+    given = run(isolation_given, lambda: [cs, pt, k, other, t, with_tables])
     vm = run(abstract, lambda: [cs, pt])
     claim = run(isolated, lambda: [vm.result, k, other, t])
-    facts = [a for r in [*runs, vm, claim] for a in r.assumptions]
-    return Goal([r.result for r in runs] + facts, claim.result,
-                {"containers": Shown(CONTAINERS, cs), "pt": Shown(PTPOOL, pt, _pool_size(pt)),
+    return Goal([given.result, *given.assumptions, *vm.assumptions, *claim.assumptions], claim.result,
+                {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
+                 "pt": Shown(PTPOOL, pt, _pool_size(pt)),
                  "key": Shown(WORD, k), "other": Shown(WORD, other), "table": Shown(WORD, t)},
-                sizes=[pt.nproc, pt.nframes])
+                sizes=[pt.nproc, pt.nframes, user_tables(pt)], replay=replay_isolation,
+                replay_extra={"with_tables": with_tables})
+
+
+def replay_isolation(impl: types.ModuleType | None, containers: Containers, pt: PTPool, key: Word,
+                     other: Word, table: Word, with_tables: bool = True) -> None:
+    if not isolation_given(containers, pt, key, other, table, with_tables):
+        raise InvalidCase("the state breaks the invariant at the keys")
+    assert isolated(abstract(containers, pt), key, other, table)

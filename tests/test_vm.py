@@ -11,6 +11,7 @@ accessed and dirty bits in the very tables the VM layer keeps.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import hypothesis.strategies as st
 from hypothesis import settings
@@ -25,9 +26,10 @@ from proofs.container import INTERFACE, SpecContainers
 from proofs.container import abstract as abstract_containers
 from proofs.layer import over
 from proofs.obligation import check
-from proofs.vm import PID_DOMAINS, abstract, spec_frames, teardown_quota_back, vm_ok
+from proofs.vm import PID_DOMAINS, abstract, isolation, spec_frames, teardown_quota_back, vm_ok
 from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, MAX_PROC, PTE_P, Config, PageFault
 from spec.x86 import u32
+from tests.test_planted_bugs import run_replay
 
 CFG = Config(NUM_PROC=8, ROOT_QUOTA=12, VM_USERLO=0x403FD000, VM_USERHI=0x40403000)
 NFRAMES = 16
@@ -255,6 +257,15 @@ def test_quota_back_is_proved_and_fails_without_the_container_tree() -> None:
     assert check("vm.teardown.quota_back", goal, timeout_s=60).ok
     result = check("vm.teardown.quota_back", teardown_quota_back(with_tree=False), timeout_s=60)
     assert result.status == "counterexample", result.detail
+
+
+def test_isolation_is_proved_and_fails_with_a_failing_replay_without_the_page_table_entries(
+        tmp_path: Path) -> None:
+    assert check("vm.state.isolation", isolation(), timeout_s=60).ok
+    result = check("vm.state.isolation", isolation(with_tables=False), timeout_s=60, replay_dir=tmp_path)
+    assert result.status == "counterexample", result.detail
+    replay = run_replay(result.replay_file, tmp_path, mutants=False)
+    assert replay.returncode == 1, replay.stdout + replay.stderr
 
 
 def test_the_refinement_pid_domains_cover_every_pid_once_and_every_process_is_keyed() -> None:
