@@ -67,6 +67,13 @@ class Goal:
     example: dict[str, Any] | None = None
     hints: list[z3.ExprRef] = dataclasses.field(default_factory=list)
 
+    def translated(self, ctx: z3.Context) -> Goal:
+        """The goal with its formulas copied into ctx (its inputs stay as they are)."""
+        return dataclasses.replace(
+            self, hypotheses=[h.translate(ctx) for h in self.hypotheses],
+            conclusion=self.conclusion.translate(ctx), sizes=[x.translate(ctx) for x in self.sizes],
+            hints=[x.translate(ctx) for x in self.hints])
+
 
 @dataclasses.dataclass
 class Result:
@@ -81,18 +88,29 @@ class Result:
         return self.status == "proved"
 
 
-def _solver(timeout_ms: int) -> z3.Solver:
-    s = z3.Solver()
+def _solver(timeout_ms: int, ctx: z3.Context) -> z3.Solver:
+    s = z3.Solver(ctx=ctx)
     s.set("timeout", timeout_ms)
     return s
 
 
 def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None) -> Result:
-    """Prove goal, or explain why not."""
+    """Prove goal, or explain why not.
+
+    The goal is solved in a Z3 context of its own, so the answer depends on the goal
+    alone: in a process that has made other terms before, Z3 searches in another order (a
+    planted bug found in a second in a fresh process was left unknown after the rest of
+    the test suite)."""
+    return _check(name, goal.translated(z3.Context()), goal, timeout_s, replay_dir)
+
+
+def _check(name: str, goal: Goal, shown: Goal, timeout_s: float, replay_dir: Path | None) -> Result:
+    """check, on goal in its own context; shown is the goal as built, whose inputs are
+    printed and replayed."""
     start = time.perf_counter()
     ms = max(1, int(timeout_s * 1000))
     hypotheses = [instantiated(h, goal.hints) for h in goal.hypotheses]
-    s = base = _solver(max(1, ms // len(TRIES)))
+    s = base = _solver(max(1, ms // len(TRIES)), goal.conclusion.ctx)
     s.add(*hypotheses)
     if not witnessed(goal, min(ms, VACUITY_MS)):
         sat = s.check()
@@ -119,13 +137,13 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     if model is None:
         model = bounded_model(goal, min(ms, 10000))
         note = BOUNDED_NOTE
-    values = concretize(goal, model) if model is not None else None
-    if values is not None and note and not confirmed_by_replay(goal, values):
+    values = concretize(shown, model) if model is not None else None
+    if values is not None and note and not confirmed_by_replay(shown, values):
         values = None
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}")
-    return _counterexample(name, goal, values, seconds, replay_dir, note)
+    return _counterexample(name, shown, values, seconds, replay_dir, note)
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],
@@ -148,7 +166,7 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
                 s.set("timeout", max(1, int(ms * share)))
                 s.push()
             else:
-                s = _solver(max(1, int(ms * share)))
+                s = _solver(max(1, int(ms * share)), part.ctx)
                 s.add(*hypotheses)
                 if incremental:
                     s.push()
@@ -288,10 +306,10 @@ def bounded(e: z3.ExprRef, n: int,
 def _small_values(sort: z3.SortRef, n: int) -> list[z3.ExprRef]:
     """The values a bounded quantifier ranges over: -n..n, or 0..2n for a bit-vector."""
     if z3.is_bv_sort(sort):
-        return [z3.BitVecVal(i, sort.size()) for i in range(2 * n + 1)]
-    if sort == z3.BoolSort():
-        return [z3.BoolVal(False), z3.BoolVal(True)]
-    return [z3.IntVal(i) for i in range(-n, n + 1)]
+        return [z3.BitVecVal(i, sort) for i in range(2 * n + 1)]
+    if sort == z3.BoolSort(sort.ctx):
+        return [z3.BoolVal(False, sort.ctx), z3.BoolVal(True, sort.ctx)]
+    return [z3.IntVal(i, sort.ctx) for i in range(-n, n + 1)]
 
 
 VACUITY_MS = 20000
@@ -314,7 +332,7 @@ def witnessed(goal: Goal, timeout_ms: int) -> bool:
     if goal.example is not None and goal.admissible(copy.deepcopy(goal.example)):
         return True
     for n in SMALL_BOUNDS[:3]:
-        s = _solver(timeout_ms)
+        s = _solver(timeout_ms, goal.conclusion.ctx)
         s.add(*[bounded(h, n) for h in goal.hypotheses])
         s.add(*[_at_most(x, n) for x in goal.sizes])
         if s.check() == z3.sat and goal.admissible(concretize(goal, s.model())):
@@ -334,7 +352,7 @@ def bounded_model(goal: Goal, timeout_ms: int,
     if not goal.sizes:
         return None
     for n in bounds:
-        s = _solver(timeout_ms)
+        s = _solver(timeout_ms, goal.conclusion.ctx)
         s.add(*[bounded(h, n) for h in goal.hypotheses])
         s.add(*[_at_most(x, n) for x in goal.sizes])
         s.add(z3.Not(goal.conclusion))
@@ -357,6 +375,10 @@ def confirmed_by_replay(goal: Goal, values: dict[str, Any]) -> bool:
 
 
 def concretize(goal: Goal, model: z3.ModelRef) -> dict[str, Any]:
+    """The goal's inputs, as the model has them (a model of the goal solved in a context of
+    its own is copied back to the context the inputs were made in)."""
+    if model.ctx != z3.main_ctx():
+        model = model.translate(z3.main_ctx())
     out = {}
     for key, shown in goal.inputs.items():
         size = (lambda arr, _s=shown: _s.size(arr, model)) if shown.size else None

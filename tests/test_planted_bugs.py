@@ -36,8 +36,7 @@ def run_replay(path: str, tmp_path: Path, mutants: bool = True) -> subprocess.Co
 
 
 def planted_check(name: str, goal: Goal, tmp_path: Path) -> Result:
-    """The check, within the runner's own limit per obligation (with less, the short rounds
-    of proofs.obligation.ROUNDS left drop_not_counted unknown once in CI)."""
+    """The check, within the runner's own limit per obligation, as `python -m proofs` has it."""
     return check(name, goal, timeout_s=TIMEOUT_S, replay_dir=tmp_path / "replay")
 
 
