@@ -119,16 +119,21 @@ def set_pdir_entry(pt: PTPool, pid: Word, pdx: Word, frame: int) -> None:
     phys_store32(pt.mem, pdir_base(pid) | pdx << 2, frame_base(frame) | PT_PERM_PTU)
 
 
+def ptbl_entry_addr(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> Word:
+    """The physical address of entry ptx of the page table pid's entry pdx names."""
+    return PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2
+
+
 def get_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> Word:
-    return phys_load32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2)
+    return phys_load32(pt.mem, ptbl_entry_addr(pt, pid, pdx, ptx))
 
 
 def set_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word, frame: int, perm: Word) -> None:
-    phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, frame_base(frame) | perm)
+    phys_store32(pt.mem, ptbl_entry_addr(pt, pid, pdx, ptx), frame_base(frame) | perm)
 
 
 def rmv_ptbl_entry(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> None:
-    phys_store32(pt.mem, PTE_ADDR(get_pdir_entry(pt, pid, pdx)) | ptx << 2, u32(0))
+    phys_store32(pt.mem, ptbl_entry_addr(pt, pid, pdx, ptx), u32(0))
 
 
 # -- MPTOp: by virtual address --------------------------------------------------------------

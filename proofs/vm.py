@@ -28,8 +28,9 @@ from impl.vm import (
     get_ptbl_entry_by_va,
     is_user_pdx,
     kern_ptbl,
+    ptbl_entry_addr,
 )
-from impl.x86 import PDX
+from impl.x86 import PDX, PTE_ADDR, PTX
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
 from spec.container import Containers
 from spec.map import Map
@@ -479,13 +480,32 @@ def page_owned(vm: Vm, pt: PTPool, pid: Word, va: Word, *_: Any) -> bool:
 
 
 def keyed_or_dead(vm: Vm, pt: PTPool, pid: Word, *_: Any) -> bool:
-    """A pid a key cannot hold names no process."""
-    return pid <= PID_MASK or int(pid) not in vm.containers.live
+    """A pid a key cannot hold names no process and no page directory of the pool."""
+    return pid <= PID_MASK or (int(pid) not in vm.containers.live and pt.nproc <= pid)
 
 
-# Facts about the state before an operation, proved first and then used as lemmas: they
-# relate what the impl reads (a PTE) to what the spec reads (the abstraction).
+def entry_apart(vm: Vm, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
+    """Where pid has a page table for va, another live user key with a page table has its
+    PTE elsewhere (a page table is one process's, at one entry of its page directory)."""
+    return (k == place(pid, va >> 12) or not in_keys(pt, k) or int(pid_of(k)) not in vm.containers.live
+            or get_pdir_entry(pt, pid, PDX(va)) & PTE_P == 0
+            or get_pdir_entry(pt, pid_of(k), PDX(va_of(k))) & PTE_P == 0
+            or ptbl_entry_addr(pt, pid_of(k), PDX(va_of(k)), PTX(va_of(k)))
+            != ptbl_entry_addr(pt, pid, PDX(va), PTX(va)))
+
+
+def page_apart(vm: Vm, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
+    """No user page is the page table pid has for va."""
+    pde = get_pdir_entry(pt, pid, PDX(va))
+    return pde & PTE_P == 0 or k not in vm.pages or vm.pages[k].frame != PTE_ADDR(pde) >> 12
+
+
+# Facts about the state before an operation, proved first: they relate what the impl
+# reads (a PTE) to what the spec reads (the abstraction). STEPS are about the operation's
+# own page, and become lemmas; KEY_STEPS about every other key, and are assumed, where
+# proved, in the claims about another key after a success.
 STEPS: dict[str, list[Any]] = {"unmap_page": [page_read_agrees, page_owned]}
+KEY_STEPS: dict[str, list[Any]] = {"unmap_page": [entry_apart, page_apart]}
 
 
 def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> Goal:
@@ -497,7 +517,10 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     Z3 then sees a key's pid as the pid itself) and, apart, for every larger pid
     (`"beyond"`), which names no process. Proved first, and then given as lemmas: the
     operation's steps (`STEPS`), and that on an error each side leaves its state as it
-    was; every claim is then proved for an error and for success apart."""
+    was. That settles an error: both states are as they were, so the impl's still
+    abstracts to the spec's (the abstraction is a function of the state), and only the
+    results are compared. After a success every claim is proved on its own, those at
+    another key given the steps at that key (`KEY_STEPS`), proved for every key first."""
     s = Setting(op, impl, pids)
     cs, pt = s.lower().cs, s.pt()
     before = run(abstract, lambda: [cs, pt])
@@ -515,6 +538,7 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     err, spec_err = s.results[0], results[0]
     steps = [at(step, before.result, pt, *s.args) for step in [keyed_or_dead, *STEPS.get(op, [])]]
     key_ok, table_ok_ = at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t)
+    key_steps = z3.And(*[at(step, before.result, pt, *s.args[:2], k) for step in KEY_STEPS.get(op, [])])
     byte_ok = z3.ULT(offset, PAGE_SIZE)
     same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
     same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
@@ -523,15 +547,16 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     spec_kept = z3.And(*[a == b for a, b in zip(flatten(VM, before.result) + flatten(MEM, pt.mem),
                                                 flatten(VM, vm) + flatten(MEM, spec_mem), strict=True)])
 
-    def claims(case: z3.BoolRef) -> list[z3.BoolRef]:
-        return [z3.Implies(case, equal_results(s.results, tuple(results))),
-                z3.Implies(case, equal(CONTAINERS, after.result.containers, vm.containers)),
-                z3.ForAll([k], z3.Implies(z3.And(case, key_ok), same_page)),
-                z3.ForAll([t], z3.Implies(z3.And(case, table_ok_), same_table)),
-                z3.ForAll([k, offset], z3.Implies(z3.And(case, key_ok, byte_ok), same_byte))]
-
-    conclusion = z3.And(*steps, z3.Implies(err != E_SUCC, kept), z3.Implies(spec_err != E_SUCC, spec_kept),
-                        *claims(err != E_SUCC), *claims(err == E_SUCC))
+    success = err == E_SUCC
+    conclusion = z3.And(
+        *steps, z3.ForAll([k], z3.Implies(z3.And(success, key_ok), key_steps)),
+        z3.Implies(err != E_SUCC, equal_results(s.results, tuple(results))),
+        z3.Implies(err != E_SUCC, kept), z3.Implies(spec_err != E_SUCC, spec_kept),
+        z3.Implies(success, equal_results(s.results, tuple(results))),
+        z3.Implies(success, equal(CONTAINERS, after.result.containers, vm.containers)),
+        z3.ForAll([k], z3.Implies(z3.And(success, key_ok, key_steps), same_page)),
+        z3.ForAll([t], z3.Implies(z3.And(success, table_ok_), same_table)),
+        z3.ForAll([k, offset], z3.Implies(z3.And(success, key_ok, key_steps, byte_ok), same_byte)))
     return s.goal(conclusion, [a for r in runs for a in r.assumptions], replay_refines)
 
 
@@ -545,8 +570,8 @@ def unchanged_on_error(op: str, impl: types.ModuleType = impl_vm) -> Goal:
 
 
 # Written, not yet registered: see docs/vm.md, "Open".
-PENDING = {f"vm.{op}.{kind}" for op in ("map_page", "unmap_page", "copyout")
-           for kind in ("refines", "refines_large_pid")}
+PENDING = {*(f"vm.{op}.refines" for op in ("map_page", "unmap_page", "copyout")),
+           "vm.copyout.refines_large_pid"}
 
 KINDS: dict[str, Any] = {
     "refines": refines,

@@ -156,6 +156,8 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "copyin_reads_the_second_page_one_byte_on": ("copyin", "refines", [
         ("    second = PTE_ADDR(last)\n    return E_SUCC",
          "    second = PTE_ADDR(last) + 1\n    return E_SUCC")]),
+    "unmap_page_skips_the_liveness_check": ("unmap_page", "refines_large_pid", [
+        ("    if not alive(c, int(pid)):\n        return E_INVAL_PID\n    pte = ", "    pte = ")]),
     "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
         ("    err = container_revoke(c, int(pid))\n    if err != E_SUCC:\n        return err\n"
          "    base = pdir_base(pid)\n", "    base = pdir_base(pid)\n"),
@@ -178,7 +180,7 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     impl, proofs, shown, bugs = LAYER_BUGS[layer]
     op, kind, edits = bugs[bug]
     broken = mutant(impl, f"{layer}_mutant_{bug}", edits, tmp_path)
-    builder = getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
+    builder = getattr(proofs, "KINDS", {}).get(kind) or getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
     result = planted_check(f"{layer}.{op}.{kind}", builder(op, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert shown in result.detail
