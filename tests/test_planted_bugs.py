@@ -180,7 +180,8 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     impl, proofs, shown, bugs = LAYER_BUGS[layer]
     op, kind, edits = bugs[bug]
     broken = mutant(impl, f"{layer}_mutant_{bug}", edits, tmp_path)
-    builder = getattr(proofs, "KINDS", {}).get(kind) or getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
+    kinds = getattr(proofs, "KINDS", {})
+    builder = kinds[kind] if kind in kinds else getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
     result = planted_check(f"{layer}.{op}.{kind}", builder(op, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert shown in result.detail
