@@ -135,11 +135,10 @@ def _check(name: str, goal: Goal, shown: Goal, timeout_s: float, replay_dir: Pat
     model = small_model(s, goal.sizes, min(ms, 10000)) or showable(found, goal.sizes)
     note = ""
     if model is None:
-        model = bounded_model(goal, min(ms, 10000))
+        model = bounded_model(goal, min(ms, 10000),
+                              confirm=lambda m: confirmed_by_replay(shown, concretize(shown, m)))
         note = BOUNDED_NOTE
     values = concretize(shown, model) if model is not None else None
-    if values is not None and note and not confirmed_by_replay(shown, values):
-        values = None
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}")
@@ -343,12 +342,14 @@ def witnessed(goal: Goal, timeout_ms: int) -> bool:
 BOUNDED_NOTE = "\n  (found with every quantifier bounded to the small sizes, then confirmed by replay)"
 
 
-def bounded_model(goal: Goal, timeout_ms: int,
-                  bounds: tuple[int, ...] = SMALL_BOUNDS[:3]) -> z3.ModelRef | None:
-    """A candidate counterexample of small sizes where the solver gave up on quantifiers.
+def bounded_model(goal: Goal, timeout_ms: int, bounds: tuple[int, ...] = SMALL_BOUNDS[:3],
+                  confirm: Callable[[z3.ModelRef], bool] = lambda _: True) -> z3.ModelRef | None:
+    """A counterexample of small sizes where the solver gave up on quantifiers: the first
+    model of the bounded instances that `confirm` accepts.
 
-    Bounding the hypotheses' quantifiers may admit states the hypotheses exclude, so a
-    candidate counts only once its replay fails on the executable code."""
+    Bounding the hypotheses' quantifiers may admit states the hypotheses exclude, so check
+    confirms a candidate only once its replay fails on the executable code; a candidate
+    refused at one bound does not stop the search at the next."""
     if not goal.sizes:
         return None
     for n in bounds:
@@ -356,7 +357,7 @@ def bounded_model(goal: Goal, timeout_ms: int,
         s.add(*[bounded(h, n) for h in goal.hypotheses])
         s.add(*[_at_most(x, n) for x in goal.sizes])
         s.add(z3.Not(goal.conclusion))
-        if s.check() == z3.sat:
+        if s.check() == z3.sat and confirm(s.model()):
             return s.model()
     return None
 

@@ -16,6 +16,7 @@ from proofs.obligation import (
     REGISTRY,
     Goal,
     Shown,
+    bounded_model,
     check,
     conjuncts,
     instantiated,
@@ -59,6 +60,22 @@ def test_a_model_too_large_to_write_down_is_not_shown() -> None:
         assert s.check() == z3.sat
         assert (showable(s.model(), [n]) is not None) == shown
         s.pop()
+
+
+def test_the_bounded_search_goes_on_to_the_next_bound_when_a_candidate_is_refused() -> None:
+    x = z3.Int("x")
+    goal = Goal([x >= 1], z3.BoolVal(False), {"x": Shown(INT, x)}, sizes=[x])
+    seen: list[int] = []
+
+    def second_only(model: z3.ModelRef) -> bool:
+        seen.append(model.eval(x).as_long())
+        return len(seen) == 2
+
+    model = bounded_model(goal, 5000, confirm=second_only)
+    assert model is not None and model.eval(x).as_long() == seen[1] and 1 <= seen[1] <= 4
+    seen.clear()
+    assert bounded_model(goal, 5000, confirm=lambda m: second_only(m) and False) is None
+    assert len(seen) == 3
 
 
 def test_instances_of_a_hypothesis_at_hint_terms_are_implied_by_it() -> None:
