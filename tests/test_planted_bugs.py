@@ -156,6 +156,9 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "copyin_reads_the_second_page_one_byte_on": ("copyin", "refines", [
         ("    second = PTE_ADDR(last)\n    return E_SUCC",
          "    second = PTE_ADDR(last) + 1\n    return E_SUCC")]),
+    "copyout_skips_the_pool_check": ("copyout", "refines_large_pid", [
+        ("    if pid >= pt.nproc:\n        return E_INVAL_ADDR\n    ok, first = user_pa(pt, pid, va, True)",
+         "    ok, first = user_pa(pt, pid, va, True)")]),
     "unmap_page_skips_the_liveness_check": ("unmap_page", "refines_large_pid", [
         ("    if not alive(c, int(pid)):\n        return E_INVAL_PID\n    pte = ", "    pte = ")]),
     "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
