@@ -101,12 +101,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     alone: in a process that has made other terms before, Z3 searches in another order (a
     planted bug found in a second in a fresh process was left unknown after the rest of
     the test suite)."""
-    return _check(name, goal.translated(z3.Context()), goal, timeout_s, replay_dir)
-
-
-def _check(name: str, goal: Goal, shown: Goal, timeout_s: float, replay_dir: Path | None) -> Result:
-    """check, on goal in its own context; shown is the goal as built, whose inputs are
-    printed and replayed."""
+    goal = goal.translated(z3.Context())
     start = time.perf_counter()
     ms = max(1, int(timeout_s * 1000))
     hypotheses = [instantiated(h, goal.hints) for h in goal.hypotheses]
@@ -136,13 +131,13 @@ def _check(name: str, goal: Goal, shown: Goal, timeout_s: float, replay_dir: Pat
     note = ""
     if model is None:
         model = bounded_model(goal, min(ms, 10000),
-                              confirm=lambda m: confirmed_by_replay(shown, concretize(shown, m)))
+                              confirm=lambda m: confirmed_by_replay(goal, concretize(goal, m)))
         note = BOUNDED_NOTE
-    values = concretize(shown, model) if model is not None else None
+    values = concretize(goal, model) if model is not None else None
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}")
-    return _counterexample(name, shown, values, seconds, replay_dir, note)
+    return _counterexample(name, goal, values, seconds, replay_dir, note)
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],
@@ -153,9 +148,8 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
     result is easy; but to other goals the lemmas are noise) and in whether the part is asked
     after a push: Z3 then leaves out much of its preprocessing, which puts some goals out of
     its reach (a VM errno: 0.02 s without, unknown at 30 s after a push) and others within
-    it (parts of teardown's refinement; counterexamples to planted message bugs). Every try
-    is a solver of its own but the last, which asks on the solver every part was asked on
-    before, as check did first: some counterexamples are found only there."""
+    it (parts of teardown's refinement). Every try is a solver of its own but the last,
+    which asks on the solver every part was asked on before, as check did first."""
     tries = [t for t in TRIES if lemmas or not t[0]]
     answer = z3.unknown
     for share in ROUNDS:
