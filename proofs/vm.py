@@ -76,6 +76,11 @@ def pte_at(pt: PTPool, k: Word) -> Word:
     return get_ptbl_entry_by_va(pt, pid_of(k), va_of(k))
 
 
+def page_pde(pt: PTPool, k: Word) -> Word:
+    """The PDE above the page of key k."""
+    return get_pdir_entry(pt, pid_of(k), PDX(va_of(k)))
+
+
 def pde_at(pt: PTPool, t: Word) -> Word:
     return get_pdir_entry(pt, pid_of(t), t >> PID_BITS)
 
@@ -157,16 +162,20 @@ def page_ok(cs: Containers, pt: PTPool, k: Word) -> bool:
 
 
 def table_ok(cs: Containers, pt: PTPool, t: Word) -> bool:
+    """The invariant at table key t: `table_entry_ok` at its pid and directory index."""
+    return table_entry_ok(cs, pt, pid_of(t), t >> PID_BITS)
+
+
+def table_entry_ok(cs: Containers, pt: PTPool, pid: Word, pdx: Word) -> bool:
     """A user PDE is absent, or names a page table its live process owns, whose back
     pointer names this entry."""
-    pid = pid_of(t)
-    pde = pde_at(pt, t)
+    pde = get_pdir_entry(pt, pid, pdx)
     f = int(pde >> 12) - FIRST_FRAME
     return pid >= pt.nproc or pde == 0 or (
         int(pid) in cs.live and pde & 0xFFF | PTE_A == PT_PERM_PTU | PTE_A
         and FIRST_FRAME <= pde >> 12 and pde >> 12 < pt.nframes + FIRST_FRAME
         and f in cs.owner and cs.owner[f] == int(pid)
-        and pt.is_ptbl[f] and pt.back_va[f] == t >> PID_BITS << 22)
+        and pt.is_ptbl[f] and pt.back_va[f] == pdx << 22)
 
 
 def frame_ok(cs: Containers, pt: PTPool, f: int) -> bool:
@@ -212,7 +221,7 @@ def pid_ok(cs: Containers, pt: PTPool, pid: Word) -> bool:
 
 def key_ok(cs: Containers, pt: PTPool, k: Word) -> bool:
     """The invariant at the entries of one page key: its PTE and its PDE."""
-    return not in_keys(pt, k) or (page_ok(cs, pt, k) and table_ok(cs, pt, table_key(k)))
+    return not in_keys(pt, k) or (page_ok(cs, pt, k) and table_entry_ok(cs, pt, pid_of(k), PDX(va_of(k))))
 
 
 def other_key_ok(cs: Containers, pt: PTPool, k: Word) -> bool:
@@ -347,19 +356,24 @@ class Setting:
     def lower(self) -> SpecContainers:
         return unflatten(LOWER, self.lower_leaves)
 
-    def goal(self, conclusion: z3.BoolRef, extra: list[z3.BoolRef], replay: Any) -> Goal:
+    def goal(self, conclusion: z3.BoolRef, extra: list[z3.BoolRef], replay: Any,
+             points: dict[str, z3.BitVecRef] | None = None) -> Goal:
+        """The goal; `points` are words the conclusion is stated at, free constants and so any
+        (a key, a byte offset), shown with the inputs."""
         pt, lower = self.pt(), self.lower()
         inputs = {"containers": Shown(CONTAINERS, lower.cs, _containers_size(lower.cs, pt)),
                   "choices": Shown(ArrT(INT), lower.choices, lambda arr, model: 2),
                   "pt": Shown(PTPOOL, pt, _pool_size(pt))}
         names = OPERATIONS[self.op][2]
         inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, self.args, strict=True)})
+        inputs.update({name: Shown(WORD, x) for name, x in (points or {}).items()})
         pids = range(*PID_DOMAINS[self.pids])
         return Goal([*self.hypotheses, *self.out.assumptions, *extra], conclusion, inputs,
                     sizes=[pt.nproc, pt.nframes], replay=replay, replay_module=self.impl.__name__,
-                    replay_extra={"op": self.op}, example={**example(self.op), "pid": pids[0]},
-                    admissible=lambda values: admissible(self.op, values) and values["pid"] in pids)
-
+                    replay_extra={"op": self.op},
+                    example={**example(self.op), "pid": pids[0], **dict.fromkeys(points or {}, 0)},
+                    admissible=lambda values: (admissible(self.op, values) and values["pid"] in pids
+                                               and values.get("offset", 0) < PAGE_SIZE))
 
 
 def _pool_size(pt: PTPool) -> Any:
@@ -505,12 +519,47 @@ def page_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool
             or pte >> 12 != PTE_ADDR(pde) >> 12)
 
 
-# Facts about the state before an operation, proved first: they relate what the impl
-# reads (a PTE) to what the spec reads (the abstraction). STEPS are about the operation's
-# own page, and become lemmas; KEY_STEPS about every other key, and are assumed, where
-# proved, in the claims about another key after a success.
+# Facts proved first, in order, each then a lemma of the parts after it. STEPS relate what
+# the impl reads at the operation's own page (a PTE) to what the spec reads (the
+# abstraction); KEY_STEPS are about the state before, at the key the claims about other
+# keys are stated at; AFTER_STEPS about the impl's step at that key, after a success.
 STEPS: dict[str, list[Any]] = {"unmap_page": [page_read_agrees, page_owned]}
 KEY_STEPS: dict[str, list[Any]] = {"unmap_page": [entry_apart, page_apart]}
+
+
+def other_live_key(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
+    """k is a user key of a live process, and not pid's key for va."""
+    return k != place(pid, va >> 12) and in_keys(pt, k) and int(pid_of(k)) in cs.live
+
+
+def pde_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
+             k: Word) -> bool:
+    """Another live user key's PDE is as it was."""
+    return not other_live_key(cs, pt, pid, va, k) or page_pde(after, k) == page_pde(pt, k)
+
+
+def entry_bytes_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
+                     k: Word) -> bool:
+    """The four bytes of another live user key's PTE, where it has a page table, are as they were."""
+    a = ptbl_entry_addr(pt, pid_of(k), PDX(va_of(k)), PTX(va_of(k)))
+    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0
+            or (after.mem[a] == pt.mem[a] and after.mem[a + 1] == pt.mem[a + 1]
+                and after.mem[a + 2] == pt.mem[a + 2] and after.mem[a + 3] == pt.mem[a + 3]))
+
+
+def entry_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
+               k: Word) -> bool:
+    """Another live user key's PTE is as it was."""
+    return not other_live_key(cs, pt, pid, va, k) or pte_at(after, k) == pte_at(pt, k)
+
+
+def abstract_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
+                  k: Word) -> bool:
+    """The impl's abstraction has at another key the page it had (the spec's is `pages_agree`)."""
+    return k == place(pid, va >> 12) or pages_agree(abstract(cs_after, after), abstract(cs, pt), k)
+
+
+AFTER_STEPS: dict[str, list[Any]] = {"unmap_page": [pde_kept, entry_bytes_kept, entry_kept, abstract_kept]}
 
 
 def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> Goal:
@@ -525,8 +574,12 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     was. That settles an error: both states are as they were, so the impl's still
     abstracts to the spec's (the abstraction is a function of the state), and only the
     results are compared; so does a success for a pid beyond the keys, which must leave
-    both sides unchanged. After a keyed success every claim is proved on its own, those at
-    another key given the steps at that key (`KEY_STEPS`), proved for every key first."""
+    both sides unchanged. After a keyed success every claim is proved on its own.
+
+    The claims about other entries are stated at a page key, a table key and a byte
+    offset that are free constants, and so at every one, given the invariant there: every
+    part is then quantifier-free, and a part proved is a lemma of those after it, the
+    steps at that key (`KEY_STEPS`, `AFTER_STEPS`) first."""
     s = Setting(op, impl, pids)
     cs, pt = s.lower().cs, s.pt()
     before = run(abstract, lambda: [cs, pt])
@@ -542,10 +595,11 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
         return out.result
 
     err, spec_err = s.results[0], results[0]
+    given = [at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t), z3.ULT(offset, PAGE_SIZE)]
     steps = [at(step, before.result, pt, *s.args) for step in [keyed_or_dead, *STEPS.get(op, [])]]
-    key_ok, table_ok_ = at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t)
-    key_steps = z3.And(*[at(step, cs, pt, *s.args[:2], k) for step in KEY_STEPS.get(op, [])])
-    byte_ok = z3.ULT(offset, PAGE_SIZE)
+    key_steps = [at(step, cs, pt, *s.args[:2], k) for step in KEY_STEPS.get(op, [])]
+    after_steps = [at(step, cs, pt, s.lower_after.cs, s.pt_after, *s.args[:2], k)
+                   for step in AFTER_STEPS.get(op, [])]
     same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
     same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
     kept = z3.And(*[a == b for a, b in zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True)],
@@ -556,16 +610,17 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     success = err == E_SUCC
     changed = z3.And(success, z3.ULE(s.args[0], PID_MASK))  # a larger pid changes nothing
     conclusion = z3.And(
-        *steps, z3.ForAll([k], z3.Implies(key_ok, key_steps)),
+        *steps, *key_steps, *[z3.Implies(z3.And(changed, *key_steps), x) for x in after_steps],
         z3.Implies(err != E_SUCC, equal_results(s.results, tuple(results))),
         z3.Implies(err != E_SUCC, kept), z3.Implies(spec_err != E_SUCC, spec_kept),
         z3.Implies(success, equal_results(s.results, tuple(results))),
         z3.Implies(z3.And(success, z3.Not(changed)), z3.And(kept, spec_kept)),
         z3.Implies(changed, equal(CONTAINERS, after.result.containers, vm.containers)),
-        z3.ForAll([k], z3.Implies(z3.And(changed, key_ok, key_steps), same_page)),
-        z3.ForAll([t], z3.Implies(z3.And(changed, table_ok_), same_table)),
-        z3.ForAll([k, offset], z3.Implies(z3.And(changed, key_ok, key_steps, byte_ok), same_byte)))
-    return s.goal(conclusion, [a for r in runs for a in r.assumptions], replay_refines)
+        z3.Implies(z3.And(changed, *key_steps, *after_steps), same_page),
+        z3.Implies(changed, same_table),
+        z3.Implies(z3.And(changed, *key_steps, *after_steps), same_byte))
+    extra = {"key": k, "table": t, "offset": offset}
+    return s.goal(conclusion, [*given, *[a for r in runs for a in r.assumptions]], replay_refines, extra)
 
 
 def unchanged_on_error(op: str, impl: types.ModuleType = impl_vm) -> Goal:
