@@ -178,7 +178,10 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
 
 
 def quantifier_free(e: z3.ExprRef) -> bool:
-    """e has no quantifier and no lambda anywhere in it."""
+    """e has no ForAll or Exists anywhere in it. A lambda is allowed: it is a term (a map
+    built by a comprehension), and a claim about one of its entries is a useful lemma
+    (vm.unmap_page.refines: the impl's map of pages unchanged at a key, proved first,
+    took the claims that compare the maps at that key from unknown at 30 s to 2-10 s)."""
     seen: set[int] = set()
     todo = [e]
     while todo:
@@ -186,7 +189,7 @@ def quantifier_free(e: z3.ExprRef) -> bool:
         if x.get_id() in seen:
             continue
         seen.add(x.get_id())
-        if z3.is_quantifier(x):
+        if z3.is_quantifier(x) and not x.is_lambda():
             return False
         todo.extend(x.children())
     return True

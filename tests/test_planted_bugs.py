@@ -159,6 +159,8 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "copyout_skips_the_pool_check": ("copyout", "refines_large_pid", [
         ("    if pid >= pt.nproc:\n        return E_INVAL_ADDR\n    ok, first = user_pa(pt, pid, va, True)",
          "    ok, first = user_pa(pt, pid, va, True)")]),
+    "unmap_page_keeps_the_frame": ("unmap_page", "refines", [
+        ("    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)\n", "    err = E_SUCC\n")]),
     "unmap_page_skips_the_liveness_check": ("unmap_page", "refines_large_pid", [
         ("    if not alive(c, int(pid)):\n        return E_INVAL_PID\n    pte = ", "    pte = ")]),
     "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
