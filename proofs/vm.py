@@ -214,11 +214,6 @@ def in_table_keys(pt: PTPool, t: Word) -> bool:
     return lo <= t and t < hi
 
 
-def table_key(k: Word) -> Word:
-    """The key of the page table that holds the page of key k."""
-    return table_of(pid_of(k), k >> PID_BITS)
-
-
 def pid_ok(cs: Containers, pt: PTPool, pid: Word) -> bool:
     """A live pid is one of the pool's (`live_ok` at a pid held as a word)."""
     return pid < pt.nproc or int(pid) not in cs.live
@@ -591,9 +586,9 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     both sides unchanged. After a keyed success every claim is proved on its own.
 
     The claims about other entries are stated at a page key, a table key and a byte
-    offset that are free constants, and so at every one, given the invariant there: every
-    part is then quantifier-free, and a part proved is a lemma of those after it, the
-    steps at that key (`KEY_STEPS`, `AFTER_STEPS`) first."""
+    offset that are free constants, and so at every one, given the invariant there: no
+    part quantifies over keys, and a part proved is a lemma of those after it, the steps
+    at that key (`KEY_STEPS`, `AFTER_STEPS`) first."""
     s = Setting(op, impl, pids)
     cs, pt = s.lower().cs, s.pt()
     before = run(abstract, lambda: [cs, pt])
