@@ -505,9 +505,8 @@ def entry_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> boo
     return (k == place(pid, va >> 12) or not in_keys(pt, k) or int(pid_of(k)) not in cs.live
             or int(pid) not in cs.live or not in_keys(pt, place(pid, va >> 12))
             or get_pdir_entry(pt, pid, PDX(va)) & PTE_P == 0
-            or get_pdir_entry(pt, pid_of(k), PDX(va_of(k))) & PTE_P == 0
-            or ptbl_entry_addr(pt, pid_of(k), PDX(va_of(k)), PTX(va_of(k)))
-            != ptbl_entry_addr(pt, pid, PDX(va), PTX(va)))
+            or page_pde(pt, k) & PTE_P == 0
+            or page_entry_addr(pt, k) != ptbl_entry_addr(pt, pid, PDX(va), PTX(va)))
 
 
 def page_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
