@@ -24,7 +24,9 @@ from impl.vm import (
     PT_PERM_PTU,
     PTPool,
     boot_byte,
+    frame_base,
     get_pdir_entry,
+    get_ptbl_entry,
     get_ptbl_entry_by_va,
     is_user_pdx,
     kern_ptbl,
@@ -276,6 +278,7 @@ CONTAINERS = RecT(Containers)
 WORD = BVT(32)
 
 REVOKES = {"teardown"}
+ALLOCATES = {"map_page"}
 
 # The pids an obligation is about, [lo, hi): any, those a key holds, those beyond
 PID_DOMAINS = {"any": (0, 1 << 32), "keyed": (0, 1 << PID_BITS), "beyond": (1 << PID_BITS, 1 << 32)}
@@ -336,7 +339,7 @@ class Setting:
             self.args[0] = z3.ZeroExt(32 - PID_BITS, z3.BitVec(fresh_name("pid"), PID_BITS))
         pid, va, n = self.span()
         ok = run(admitted, lambda: [self.lower().cs, self.lower().choices, self.pt(), pid, va, n,
-                                    op in REVOKES])
+                                    op in REVOKES, op in ALLOCATES])
         self.hypotheses = [ok.result, *ok.assumptions]
         if pids == "beyond":
             self.hypotheses.append(z3.UGE(pid, 1 << PID_BITS))
@@ -413,13 +416,13 @@ def span(named: dict[str, Any], length: Any, zero: Any) -> tuple[Any, Any, Any]:
 
 
 def admitted(cs: Containers, choices: list[int], pt: PTPool, pid: Word, va: Word, n: Word,
-             revokes: bool) -> bool:
+             revokes: bool, allocates: bool) -> bool:
     """What an operation's obligation assumes: the invariant where the operation looks
     (every conclusion about other entries assumes the invariant at those entries), and the
     container spec's choices of frames. (The tree only where the operation revokes: asking
     it of every operation doubles the time Z3 takes for copyin.)"""
     return (sizes_ok(pt) and touched_ok(cs, pt, pid, va, n) and (not revokes or tree_ok(cs, pt, pid))
-            and choices_ok(cs, choices))
+            and (not allocates or cs.nframes == int(pt.nframes)) and choices_ok(cs, choices))
 
 
 def admitted_case(op: str, values: dict[str, Any]) -> bool:
@@ -428,7 +431,7 @@ def admitted_case(op: str, values: dict[str, Any]) -> bool:
     pid, va, n = span(named, lambda buf: u32(len(buf)), 0)
     return (len(values["choices"]) >= 2
             and bool(admitted(values["containers"], values["choices"], values["pt"], pid, va, n,
-                              op in REVOKES)))
+                              op in REVOKES, op in ALLOCATES)))
 
 
 def admissible(op: str, values: dict[str, Any]) -> bool:
@@ -454,6 +457,16 @@ def example(op: str) -> dict[str, Any]:
     cs = abstract_containers(table)
     free = [f for f in range(4) if f not in cs.owner]
     return {"containers": cs, "choices": free[:2], "pt": pt, **EXAMPLE_ARGS[op]}
+
+
+def frame_roundtrip(f: int) -> bool:
+    """A container frame's physical frame number, as a word, names it back (arithmetic)."""
+    return not (0 <= f and f < (1 << 20) - FIRST_FRAME) or int(u32(FIRST_FRAME + f)) == FIRST_FRAME + f
+
+
+def choices_roundtrip(choices: list[int]) -> bool:
+    """`frame_roundtrip` of both frames the container layer may hand out."""
+    return frame_roundtrip(choices[0]) and frame_roundtrip(choices[1])
 
 
 def pages_agree(got: Vm, want: Vm, k: Word) -> bool:
@@ -498,7 +511,7 @@ def keyed_or_dead(vm: Vm, pt: PTPool, pid: Word, *_: Any) -> bool:
     return pid <= PID_MASK or (int(pid) not in vm.containers.live and pt.nproc <= pid)
 
 
-def entry_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
+def entry_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word, *_: Any) -> bool:
     """Where a live pid has a page table for a user va, another live user key with a page
     table has its PTE elsewhere (a page table is one process's, at one entry of its page
     directory)."""
@@ -509,7 +522,7 @@ def entry_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> boo
             or page_entry_addr(pt, k) != ptbl_entry_addr(pt, pid, PDX(va), PTX(va)))
 
 
-def page_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
+def page_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word, *_: Any) -> bool:
     """No live user page is the page table a live pid has for a user va."""
     pde = get_pdir_entry(pt, pid, PDX(va))
     pte = pte_at(pt, k)
@@ -518,12 +531,73 @@ def page_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool
             or pte >> 12 != PTE_ADDR(pde) >> 12)
 
 
+def outside(c: int, a: Word) -> bool:
+    """Address a lies outside container frame c."""
+    return not (frame_base(c) <= a and a < frame_base(c) + PAGE_SIZE)
+
+
+def entry_outside(cs: Containers, c: int, a: Word) -> bool:
+    """The four bytes of the entry at a lie outside frame c, if c is free."""
+    return not is_free(cs, c) or (outside(c, a) and outside(c, a + 1) and outside(c, a + 2)
+                                  and outside(c, a + 3))
+
+
+def frame_not_chosen(cs: Containers, c: int, w: Word) -> bool:
+    """If container frame c is free, its physical frame number is not w."""
+    return not is_free(cs, c) or u32(FIRST_FRAME + c) != w
+
+
+def table_not_chosen(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word,
+                     choices: list[int]) -> bool:
+    """Another live user key's page table is no frame the container layer may hand out
+    (those are free; a page table is its process's)."""
+    w = page_pde(pt, k) >> 12
+    return (not in_keys(pt, k) or int(pid_of(k)) not in cs.live or page_pde(pt, k) & PTE_P == 0
+            or (frame_not_chosen(cs, choices[0], w) and frame_not_chosen(cs, choices[1], w)))
+
+
+def entry_off_choices(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word,
+                      choices: list[int]) -> bool:
+    """Another live user key's PTE, where it has a page table, lies outside the frames the
+    container layer may hand out (they are free; its page table is not)."""
+    a = page_entry_addr(pt, k)
+    return (not in_keys(pt, k) or int(pid_of(k)) not in cs.live or page_pde(pt, k) & PTE_P == 0
+            or (entry_outside(cs, choices[0], a) and entry_outside(cs, choices[1], a)))
+
+
+def copied_page(pt: PTPool, pid: Word, va: Word) -> Word:
+    """The frame of pid's PTE for va, as a copy to va reads it (`user_pa`)."""
+    return PTE_ADDR(get_ptbl_entry(pt, pid, PDX(va), PTX(va)))
+
+
+def off_copied_page(cs: Containers, pt: PTPool, pid: Word, x: Word, k: Word) -> bool:
+    """Another live user key's PTE, where it has a page table, is not on the page a copy
+    to x writes: that is a user page, and the PTE is in a page table."""
+    pte = get_ptbl_entry(pt, pid, PDX(x), PTX(x))
+    return (not in_keys(pt, k) or int(pid_of(k)) not in cs.live or page_pde(pt, k) & PTE_P == 0
+            or int(pid) not in cs.live or not in_keys(pt, place(pid, x >> 12))
+            or get_pdir_entry(pt, pid, PDX(x)) & PTE_P == 0 or pte & PTE_P == 0
+            or PTE_ADDR(page_entry_addr(pt, k)) != copied_page(pt, pid, x))
+
+
+def first_unwritten(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word, *_: Any) -> bool:
+    """`off_copied_page` for the copy's first page."""
+    return off_copied_page(cs, pt, pid, va, k)
+
+
+def last_unwritten(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word, *_: Any) -> bool:
+    """`off_copied_page` for the copy's last page, if it copies anything."""
+    return n == 0 or off_copied_page(cs, pt, pid, va + n - 1, k)
+
+
 # Facts proved first, in order, each then a lemma of the parts after it. STEPS relate what
 # the impl reads at the operation's own page (a PTE) to what the spec reads (the
 # abstraction); KEY_STEPS are about the state before, at the key the claims about other
 # keys are stated at; AFTER_STEPS about the impl's step at that key, after a success.
 STEPS: dict[str, list[Any]] = {"unmap_page": [page_read_agrees, page_owned]}
-KEY_STEPS: dict[str, list[Any]] = {"unmap_page": [entry_apart, page_apart]}
+KEY_STEPS: dict[str, list[Any]] = {"unmap_page": [entry_apart, page_apart],
+                                   "map_page": [entry_apart, page_apart, table_not_chosen, entry_off_choices],
+                                   "copyout": [first_unwritten, last_unwritten]}
 
 
 def other_live_key(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
@@ -566,8 +640,32 @@ def abstract_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPoo
     return k == place(pid, va >> 12) or pages_agree(abstract(cs_after, after), abstract(cs, pt), k)
 
 
+def table_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
+               k: Word) -> bool:
+    """Another live user key's PDE, where present, is as it was."""
+    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0
+            or page_pde(after, k) == page_pde(pt, k))
+
+
+def table_entry_addr_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word,
+                          va: Word, k: Word) -> bool:
+    """Another live user key's PTE, where it has a page table, is at the address it was."""
+    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0
+            or page_entry_addr(after, k) == page_entry_addr(pt, k))
+
+
+def new_table_empty(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
+                    k: Word) -> bool:
+    """Another live user key without a page table has no page after."""
+    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P != 0
+            or pte_at(after, k) == 0)
+
+
 AFTER_STEPS: dict[str, list[Any]] = {
-    "unmap_page": [pde_kept, entry_addr_kept, entry_bytes_kept, entry_kept, abstract_kept]}
+    "unmap_page": [pde_kept, entry_addr_kept, entry_bytes_kept, entry_kept, abstract_kept],
+    "copyout": [pde_kept, entry_addr_kept, entry_bytes_kept, entry_kept, abstract_kept],
+    "map_page": [table_kept, table_entry_addr_kept, entry_bytes_kept, new_table_empty, entry_kept,
+                 abstract_kept]}
 
 
 def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> Goal:
@@ -605,9 +703,12 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     err, spec_err = s.results[0], results[0]
     given = [at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t), z3.ULT(offset, PAGE_SIZE)]
     steps = [at(step, before.result, pt, *s.args) for step in [keyed_or_dead, *STEPS.get(op, [])]]
-    key_steps = [at(step, cs, pt, *s.args[:2], k) for step in KEY_STEPS.get(op, [])]
+    if op in ALLOCATES:
+        steps.insert(0, at(choices_roundtrip, s.lower().choices))
+    keyed = pids == "keyed"  # beyond the keys nothing changes: no step at a key is needed
+    key_steps = [at(step, cs, pt, *s.span(), k, s.lower().choices) for step in KEY_STEPS.get(op, []) if keyed]
     after_steps = [at(step, cs, pt, s.lower_after.cs, s.pt_after, *s.args[:2], k)
-                   for step in AFTER_STEPS.get(op, [])]
+                   for step in AFTER_STEPS.get(op, []) if keyed]
     same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
     same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
     kept = z3.And(*[a == b for a, b in zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True)],

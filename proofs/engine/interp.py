@@ -326,6 +326,20 @@ class Interp:
                 return z3.BitVec(fresh_name(name), w), lo, hi
         return z3.Int(fresh_name(name)), lo, hi
 
+    def _word_value(self, x: z3.BitVecRef) -> z3.ArithRef:
+        """int(x). Of a word computed from others (an entry loaded from memory), an opaque
+        value tied to x by an assumption: Z3 rewrites bv2int of a composite word into a sum
+        over its parts, and then no longer sees that two equal words have equal values (a
+        frame number read from a PTE, and the one the container layer handed out). Not under
+        a binder (a comprehension's body, where no path may fork): an assumption there would
+        name the bound variable as if it were free."""
+        if (z3.is_const(x) or z3.is_bv_value(x) or x.decl().kind() == z3.Z3_OP_ZERO_EXT
+                or not self.path.forks_allowed):
+            return z3.BV2Int(x)
+        value = z3.Function(f"word_value{x.size()}", x.sort(), z3.IntSort(x.ctx))
+        self.path.assumptions.append(value(x) == z3.BV2Int(x))
+        return value(x)
+
     @staticmethod
     def _in_range(k: z3.ExprRef, lo: Any, hi: Any) -> z3.BoolRef:
         if isinstance(k, z3.BitVecRef):
@@ -584,7 +598,7 @@ class Interp:
             (x,) = args
             return _word(x, WORDS[fn])
         if fn is int and len(args) == 1 and isinstance(args[0], z3.BitVecRef):
-            return z3.BV2Int(args[0])
+            return self._word_value(args[0])
         if fn is len:
             (x,) = args
             if isinstance(x, SSeq) or (isinstance(x, SArray) and x.ty.sized):
