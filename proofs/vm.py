@@ -31,6 +31,7 @@ from impl.vm import (
     is_user_pdx,
     kern_ptbl,
     ptbl_entry_addr,
+    user_pa,
 )
 from impl.x86 import PDX, PTE_ADDR, PTX
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
@@ -279,6 +280,7 @@ WORD = BVT(32)
 
 REVOKES = {"teardown"}
 ALLOCATES = {"map_page"}
+WRITES_USER = {"copyout"}  # writes user pages only: changes no key's entry
 
 # The pids an obligation is about, [lo, hi): any, those a key holds, those beyond
 PID_DOMAINS = {"any": (0, 1 << 32), "keyed": (0, 1 << PID_BITS), "beyond": (1 << PID_BITS, 1 << 32)}
@@ -590,74 +592,97 @@ def last_unwritten(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: 
     return n == 0 or off_copied_page(cs, pt, pid, va + n - 1, k)
 
 
+def page_written_agrees(vm: Vm, pt: PTPool, pid: Word, x: Word) -> bool:
+    """Where both let a live pid write at x, the impl writes at the spec's address."""
+    if int(pid) not in vm.containers.live or not spec_vm.in_user_range(vm, x, u32(1)):
+        return True
+    ok, pa = user_pa(pt, pid, x, True)
+    spec_ok, spec_pa = spec_vm.translate(vm, pid, x, True)
+    return not ok or not spec_ok or pa == spec_pa
+
+
+def first_written_agrees(vm: Vm, pt: PTPool, pid: Word, va: Word, buf: bytes) -> bool:
+    """`page_written_agrees` at the copy's first byte."""
+    return page_written_agrees(vm, pt, pid, va)
+
+
+def last_written_agrees(vm: Vm, pt: PTPool, pid: Word, va: Word, buf: bytes) -> bool:
+    """`page_written_agrees` at the copy's last byte, if it copies any."""
+    n = u32(len(buf))
+    return n == 0 or n > PAGE_SIZE or page_written_agrees(vm, pt, pid, va + n - 1)
+
+
 # Facts proved first, in order, each then a lemma of the parts after it. STEPS relate what
 # the impl reads at the operation's own page (a PTE) to what the spec reads (the
 # abstraction); KEY_STEPS are about the state before, at the key the claims about other
 # keys are stated at; AFTER_STEPS about the impl's step at that key, after a success.
-STEPS: dict[str, list[Any]] = {"unmap_page": [page_read_agrees, page_owned]}
+STEPS: dict[str, list[Any]] = {"unmap_page": [page_read_agrees, page_owned],
+                               "copyout": [first_written_agrees, last_written_agrees]}
 KEY_STEPS: dict[str, list[Any]] = {"unmap_page": [entry_apart, page_apart],
                                    "map_page": [entry_apart, page_apart, table_not_chosen, entry_off_choices],
                                    "copyout": [first_unwritten, last_unwritten]}
 
 
-def other_live_key(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
-    """k is a user key of a live process, and not pid's key for va."""
-    return k != place(pid, va >> 12) and in_keys(pt, k) and int(pid_of(k)) in cs.live
+def other_live_key(cs: Containers, pt: PTPool, pid: Word, va: Word, k: Word, own: bool) -> bool:
+    """k is a user key of a live process, and not pid's key for va if the operation changes
+    that key's entry (`own`)."""
+    return (not own or k != place(pid, va >> 12)) and in_keys(pt, k) and int(pid_of(k)) in cs.live
 
 
 def pde_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-             k: Word) -> bool:
+             k: Word, own: bool) -> bool:
     """Another live user key's PDE is as it was."""
-    return not other_live_key(cs, pt, pid, va, k) or page_pde(after, k) == page_pde(pt, k)
+    return not other_live_key(cs, pt, pid, va, k, own) or page_pde(after, k) == page_pde(pt, k)
 
 
 def entry_addr_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-                    k: Word) -> bool:
+                    k: Word, own: bool) -> bool:
     """Another live user key's PTE is at the address it was."""
-    return (not other_live_key(cs, pt, pid, va, k)
+    return (not other_live_key(cs, pt, pid, va, k, own)
             or page_entry_addr(after, k) == page_entry_addr(pt, k))
 
 
 def entry_bytes_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-                     k: Word) -> bool:
+                     k: Word, own: bool) -> bool:
     """The four bytes of another live user key's PTE, where it has a page table, are as they
     were (read where each state has the entry)."""
     a, b = page_entry_addr(pt, k), page_entry_addr(after, k)
-    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0
+    return (not other_live_key(cs, pt, pid, va, k, own) or page_pde(pt, k) & PTE_P == 0
             or (after.mem[b] == pt.mem[a] and after.mem[b + 1] == pt.mem[a + 1]
                 and after.mem[b + 2] == pt.mem[a + 2] and after.mem[b + 3] == pt.mem[a + 3]))
 
 
 def entry_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-               k: Word) -> bool:
+               k: Word, own: bool) -> bool:
     """Another live user key's PTE is as it was."""
-    return not other_live_key(cs, pt, pid, va, k) or pte_at(after, k) == pte_at(pt, k)
+    return not other_live_key(cs, pt, pid, va, k, own) or pte_at(after, k) == pte_at(pt, k)
 
 
 def abstract_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-                  k: Word) -> bool:
+                  k: Word, own: bool) -> bool:
     """The impl's abstraction has at another key the page it had (the spec's is `pages_agree`)."""
-    return k == place(pid, va >> 12) or pages_agree(abstract(cs_after, after), abstract(cs, pt), k)
+    return ((own and k == place(pid, va >> 12))
+            or pages_agree(abstract(cs_after, after), abstract(cs, pt), k))
 
 
 def table_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-               k: Word) -> bool:
+               k: Word, own: bool) -> bool:
     """Another live user key's PDE, where present, is as it was."""
-    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0
+    return (not other_live_key(cs, pt, pid, va, k, own) or page_pde(pt, k) & PTE_P == 0
             or page_pde(after, k) == page_pde(pt, k))
 
 
 def table_entry_addr_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word,
-                          va: Word, k: Word) -> bool:
+                          va: Word, k: Word, own: bool) -> bool:
     """Another live user key's PTE, where it has a page table, is at the address it was."""
-    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0
+    return (not other_live_key(cs, pt, pid, va, k, own) or page_pde(pt, k) & PTE_P == 0
             or page_entry_addr(after, k) == page_entry_addr(pt, k))
 
 
 def new_table_empty(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
-                    k: Word) -> bool:
+                    k: Word, own: bool) -> bool:
     """Another live user key without a page table has no page after."""
-    return (not other_live_key(cs, pt, pid, va, k) or page_pde(pt, k) & PTE_P != 0
+    return (not other_live_key(cs, pt, pid, va, k, own) or page_pde(pt, k) & PTE_P != 0
             or pte_at(after, k) == 0)
 
 
@@ -707,7 +732,7 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
         steps.insert(0, at(choices_roundtrip, s.lower().choices))
     keyed = pids == "keyed"  # beyond the keys nothing changes: no step at a key is needed
     key_steps = [at(step, cs, pt, *s.span(), k, s.lower().choices) for step in KEY_STEPS.get(op, []) if keyed]
-    after_steps = [at(step, cs, pt, s.lower_after.cs, s.pt_after, *s.args[:2], k)
+    after_steps = [at(step, cs, pt, s.lower_after.cs, s.pt_after, *s.args[:2], k, op not in WRITES_USER)
                    for step in AFTER_STEPS.get(op, []) if keyed]
     same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
     same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
@@ -742,7 +767,7 @@ def unchanged_on_error(op: str, impl: types.ModuleType = impl_vm) -> Goal:
 
 
 # Written, not yet registered: see docs/vm.md, "Open".
-PENDING = {f"vm.{op}.refines" for op in ("map_page", "copyout")}
+PENDING = {"vm.map_page.refines"}
 
 KINDS: dict[str, Any] = {
     "refines": refines,
