@@ -30,6 +30,7 @@ from proofs.engine.values import (
 )
 from proofs.message import OPERATIONS, abstract, table_ok
 from spec.message import Mailboxes
+from spec.x86 import u32
 from tests.tables import random_table
 
 TABLE = RecT(MsgTable)
@@ -158,6 +159,28 @@ def test_branches_are_explored_on_every_path() -> None:
     assert out.paths == 3
     for v, want in ((-5, -1), (0, 0), (7, 1)):
         assert z3.simplify(z3.substitute(out.result, (x, z3.IntVal(v)))).as_long() == want
+
+
+def test_the_value_of_a_computed_word_is_tied_to_it_and_equals_native_runs() -> None:
+    """int() of a word computed from others is an opaque term that an assumption of the run
+    ties to the word's value; under a binder, where an assumption could not name the bound
+    variable, it is the value itself."""
+    def frame_of(pte: int) -> int:
+        return int(pte >> 12)
+
+    def frames_of(pte: int) -> list[int]:
+        return [int(pte >> i) for i in range(u32(12), u32(16))]
+
+    pte = z3.BitVec("pte", 32)
+    out = run(frame_of, lambda: [pte])
+    assert out.result.decl().kind() == z3.Z3_OP_UNINTERPRETED
+    assert len(out.assumptions) == 1
+    rng = random.Random("word value")
+    for v in [0, 0xFFFFFFFF, *(rng.getrandbits(32) for _ in range(CASES))]:
+        bound = [z3.substitute(a, (pte, z3.BitVecVal(v, 32))) for a in out.assumptions]
+        only_native(bound, z3.substitute(out.result, (pte, z3.BitVecVal(v, 32))) == frame_of(v))
+    under_binder = run(frames_of, lambda: [pte])
+    assert under_binder.assumptions == []
 
 
 
