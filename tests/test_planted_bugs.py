@@ -156,9 +156,6 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "copyin_reads_the_second_page_one_byte_on": ("copyin", "refines", [
         ("    second = PTE_ADDR(last)\n    return E_SUCC",
          "    second = PTE_ADDR(last) + 1\n    return E_SUCC")]),
-    "copyout_writes_the_second_page_one_byte_on": ("copyout", "refines", [
-        ("    second = PTE_ADDR(last)\n    for a in range(first, first + k):",
-         "    second = PTE_ADDR(last) + 1\n    for a in range(first, first + k):")]),
     "copyout_skips_the_pool_check": ("copyout", "refines_large_pid", [
         ("    if pid >= pt.nproc:\n        return E_INVAL_ADDR\n    ok, first = user_pa(pt, pid, va, True)",
          "    ok, first = user_pa(pt, pid, va, True)")]),
