@@ -61,8 +61,9 @@ class PTPool:
 
 
 def pdir_base(pid: Word) -> Word:
-    """The physical address of pid's page directory."""
-    return pid << 12
+    """The physical address of pid's page directory (a 32-bit word: for a pid of 2**20 or
+    more it wraps, as in C, onto another directory; callers check pid first)."""
+    return u32(pid << 12)
 
 
 def kern_ptbl() -> Word:
@@ -99,7 +100,7 @@ def pt_init(cfg: Config, nframes: int) -> PTPool:
     """Every process's page directory with the kernel region only; the container frames zero."""
     pt = PTPool(nproc=u32(cfg.NUM_PROC), nframes=u32(nframes),
                 userlo=u32(cfg.VM_USERLO), userhi=u32(cfg.VM_USERHI),
-                mem=bytearray((FIRST_FRAME + nframes) * PAGE_SIZE),
+                mem=bytearray((u32(nframes) + FIRST_FRAME) << 12),
                 is_ptbl=[False] * nframes, back_va=[u32(0)] * nframes)
     for a in range(u32(0), pt.nproc << 12):
         pt.mem[a] = boot_byte(pt, a)

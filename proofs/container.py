@@ -156,10 +156,13 @@ class Setting:
         return [self.at(globals_ok, self.pre()), *[self.at(pid_ok, self.pre(), q) for q in pids]]
 
     def goal(self, given: list[z3.BoolRef], conclusion: z3.BoolRef, replay: Any,
-             hints: list[z3.ExprRef] | None = None) -> Goal:
+             hints: list[z3.ExprRef] | None = None, points: dict[str, z3.ArithRef] | None = None) -> Goal:
+        """The goal, whose inputs are the table, the arguments and the `points` (fresh
+        constants the conclusion is stated at)."""
         t = self.pre()
         inputs = {"table": Shown(TABLE, t, _table_size(t))}
         inputs.update({n: Shown(INT, a) for n, a in zip(_arg_names(self.op), self.args, strict=True)})
+        inputs.update({n: Shown(INT, a) for n, a in (points or {}).items()})
         return Goal([*given, *self.facts], conclusion, inputs,
                     sizes=[t.nproc, t.nframes, *self.args], replay=replay,
                     replay_module=self.impl.__name__, replay_extra={"op": self.op},
@@ -206,29 +209,62 @@ def refines(op: str, impl: types.ModuleType = impl_container) -> Goal:
     return s.goal(given, conclusion, replay_refines)
 
 
+def parent_at(t: ContainerTable, p: int) -> int:
+    """p's parent if p is alive; p itself otherwise (a dead pid's parent field means nothing)."""
+    return t.parent[p] if alive(t, p) else p
+
+
+def last_page(t: ContainerTable, p: int) -> int:
+    """The frame at the end of a live p's page list (the one free moves); -1 if none."""
+    return t.pages[p][t.held[p] - 1] if alive(t, p) and 0 < t.held[p] and t.held[p] <= t.nframes else -1
+
+
+def looked_at(t: ContainerTable, pid: int, freed: int, p: int, f: int) -> tuple[list[int], list[int]]:
+    """The pids and frames at which `preserves` assumes the invariant: p and f, and those an
+    operation on pid reads (the parents of both, the children of the three, pid's last page,
+    and the frame it frees, or -1)."""
+    parent = parent_at(t, pid)
+    pids = [p, pid, parent, parent_at(t, p)] + children(t, p) + children(t, pid) + children(t, parent)
+    frames = [f, last_page(t, pid), freed]
+    return pids, frames
+
+
+def children(t: ContainerTable, p: int) -> list[int]:
+    """The pids of p's MAX_CHILDREN (3) child slots, as a list the engine writes out."""
+    return [child_of(t, p, 0), child_of(t, p, 1), child_of(t, p, 2)]
+
+
+def _freed(op: str, args: list[Any]) -> Any:
+    return args[1] if op == "free" else -1
+
+
+def invariant_at(t: ContainerTable, pids: list[int], frames: list[int]) -> bool:
+    """The invariant's global part, and its instances at these pids and frames."""
+    return globals_ok(t) and all(pid_ok(t, q) for q in pids) and all(at_ok(t, g) for g in frames)
+
+
 def preserves(op: str, impl: types.ModuleType = impl_container) -> Goal:
     """The invariant holds afterwards: its global part, and its part at a pid p and a frame
     f that are fresh constants, hence at every pid and frame.
 
     The hypotheses are the invariant's instances at the pids and frames the operation
-    reads (each implied by it, so the goal covers every state that has it): given those
-    alone, Z3 answers at once, while the quantified invariant sends it searching for
-    instances it does not need."""
+    reads (`looked_at`; each implied by it, so the goal covers every state that has it):
+    given those alone, Z3 answers at once, while the quantified invariant sends it
+    searching for instances it does not need."""
     s = Setting(op, impl)
     t = s.pre()
     p, f = z3.Int(fresh_name("p")), z3.Int(fresh_name("f"))
     pid = s.args[0]
-    parents = [p, pid, t.parent.get(pid), t.parent.get(p)]
-    children = [x * MAX_CHILDREN + 1 + slot for x in parents[:3] for slot in range(MAX_CHILDREN)]
-    frames = [f, t.pages.get(pid).get(t.held.get(pid) - 1), *(s.args[1:] if op == "free" else []),
-              *([s.out.result[1]] if op == "alloc" else [])]
-    given = s.around(parents + children) + [s.at(at_ok, s.pre(), g) for g in frames]
-    conclusion = z3.And(s.at(globals_ok, s.post()), s.at(pid_ok, s.post(), p), s.at(at_ok, s.post(), f))
+    pids, frames = s.at(looked_at, t, pid, _freed(op, s.args), p, f)
+    given = [s.at(invariant_at, t, pids, frames)]
+    if op == "alloc":
+        given.append(s.at(at_ok, t, s.out.result[1]))
+    conclusion = s.at(invariant_at, s.post(), [p], [f])
     # p's slot if pid were its parent; the two page-list entries free reads
     hints = [p - 1 - pid * MAX_CHILDREN, t.held.get(pid) - 1]
     if op == "free":
         hints.append(t.at_index.get(s.args[1]))
-    return s.goal(given, conclusion, replay_preserves, hints)
+    return s.goal(given, conclusion, replay_preserves, hints, points={"at_pid": p, "at_frame": f})
 
 
 def unchanged_on_error(op: str, impl: types.ModuleType = impl_container) -> Goal:
@@ -263,9 +299,16 @@ def init_refines(impl: types.ModuleType = impl_container) -> Goal:
 # -- replays ---------------------------------------------------------------------------------
 
 
+def around_ok(t: ContainerTable, pid: int) -> bool:
+    """The invariant where an operation on pid looks (`Setting.around([pid])`): what its
+    refinement and unchanged_on_error assume, and so what their replays check."""
+    return globals_ok(t) and pid_ok(t, pid)
+
+
 def _native(op: str, impl: types.ModuleType | None, table: ContainerTable, kw: dict[str, Any]) -> Any:
-    if not table_ok(table):
-        raise InvalidCase("the table breaks the invariant")
+    """Run the op on the case, if the case has the invariant where the operation looks."""
+    if not around_ok(table, kw["pid"]):
+        raise InvalidCase("the table breaks the invariant the obligation assumes")
     args = [kw[n] for n in _arg_names(op)]
     before = abstract(table)
     result = getattr(impl or impl_container, f"container_{op}")(table, *args)
@@ -279,9 +322,18 @@ def replay_refines(impl: types.ModuleType | None, op: str, table: ContainerTable
     assert abstract(table) == state
 
 
-def replay_preserves(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
-    _native(op, impl, table, kw)
-    assert table_ok(table)
+def replay_preserves(impl: types.ModuleType | None, op: str, table: ContainerTable, at_pid: int,
+                     at_frame: int, **kw: Any) -> None:
+    """The invariant at the case's p and f afterwards, given it where the goal assumes it."""
+    args = [kw[n] for n in _arg_names(op)]
+    pids, frames = looked_at(table, args[0], _freed(op, args), at_pid, at_frame)
+    if not invariant_at(table, pids, frames):
+        raise InvalidCase("the table breaks the invariant where the obligation assumes it")
+    before = copy.deepcopy(table)
+    result = getattr(impl or impl_container, f"container_{op}")(table, *args)
+    if op == "alloc" and not at_ok(before, result[1]):
+        raise InvalidCase("the frame alloc chose breaks the invariant the obligation assumes")
+    assert invariant_at(table, [at_pid], [at_frame])
 
 
 def replay_unchanged(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:

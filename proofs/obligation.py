@@ -23,14 +23,17 @@ import z3
 from .engine.values import Ty, concrete, fresh_name
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}
+SCALES: dict[str, float] = {}  # an obligation's share of time, as a multiple of the runner's limit
 
 
 class InvalidCase(Exception):  # noqa: N818 - a verdict, not an error
     """A replayed case that does not satisfy the obligation's hypotheses."""
 
 
-def obligation(name: str) -> Callable[[Callable[..., Goal]], Callable[..., Goal]]:
-    """Register a goal builder under its name, `layer.operation.kind`."""
+def obligation(name: str, scale: float = 1.0) -> Callable[[Callable[..., Goal]], Callable[..., Goal]]:
+    """Register a goal builder under its name, `layer.operation.kind`; a `scale` above 1
+    gives it that multiple of the runner's time limit (the few whose proof time has come
+    near the limit from run to run)."""
     if not re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+\.[a-z0-9_]+", name):
         raise ValueError(f"obligation names are layer.operation.kind, not {name!r}")
 
@@ -38,6 +41,7 @@ def obligation(name: str) -> Callable[[Callable[..., Goal]], Callable[..., Goal]
         if name in REGISTRY:
             raise ValueError(f"obligation {name} registered twice")
         REGISTRY[name] = fn
+        SCALES[name] = scale
         fn.obligation_name = name  # type: ignore[attr-defined]
         return fn
 

@@ -21,7 +21,7 @@ from dataclasses import asdict
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from .obligation import REGISTRY, Result, check
+from .obligation import REGISTRY, SCALES, Result, check
 
 INFRASTRUCTURE = {"runner", "obligation", "layer", "__main__"}
 TIMEOUT_S = 300.0  # per obligation, unless --timeout says otherwise
@@ -47,6 +47,11 @@ def select(names: list[str], layers: list[str], keywords: list[str]) -> list[str
     return chosen
 
 
+def limit(name: str, timeout: float) -> float:
+    """The seconds the obligation gets: the runner's limit, times its registered scale."""
+    return timeout * SCALES.get(name, 1.0)
+
+
 def _work(name: str, timeout: float, replay_dir: str, conn: Connection) -> None:
     start = time.perf_counter()
     try:
@@ -70,7 +75,8 @@ def prove_all(names: list[str], jobs: int, timeout: float, replay_dir: Path,
         while pending and len(running) < jobs:
             name = pending.pop(0)
             recv, send = ctx.Pipe(duplex=False)
-            proc = ctx.Process(target=_work, args=(name, timeout, str(replay_dir), send), daemon=True)
+            proc = ctx.Process(target=_work, args=(name, limit(name, timeout), str(replay_dir), send),
+                               daemon=True)
             proc.start()
             send.close()
             running[recv] = (name, proc, time.perf_counter())
@@ -84,9 +90,9 @@ def prove_all(names: list[str], jobs: int, timeout: float, replay_dir: Path,
                     result = conn.recv()
                 except EOFError:
                     result = Result(name, "error", now - started, f"worker died (exit {proc.exitcode})")
-            elif now - started > timeout + 10:
+            elif now - started > (seconds := limit(name, timeout)) + 10:
                 proc.kill()
-                result = Result(name, "timeout", now - started, f"no answer within {timeout:.0f} s")
+                result = Result(name, "timeout", now - started, f"no answer within {seconds:.0f} s")
             if result is not None:
                 stale = replay_dir / f"test_replay_{name.replace('.', '_')}.py"
                 if result.ok and stale.exists():

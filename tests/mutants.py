@@ -11,7 +11,10 @@ Edit = tuple[str, str]
 
 
 def mutant(module: types.ModuleType, name: str, edits: list[Edit], directory: Path) -> types.ModuleType:
-    """module's source with each (old, new) edit made once, written to directory and imported."""
+    """module's source with each (old, new) edit made once, written to directory and imported.
+    Its name starts with the package's (impl_...): the engine runs the functions of the
+    code under proof symbolically even on concrete arguments, and so must a mutant's."""
+    name = f"{module.__name__.split('.')[0]}_{name}"
     source = Path(module.__file__ or "").read_text()
     for old, new in edits:
         if source.count(old) != 1:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 import random
 from typing import Any
 
@@ -29,6 +30,8 @@ from proofs.engine.values import (
     unflatten,
 )
 from proofs.message import OPERATIONS, abstract, table_ok
+from proofs.obligation import quantifier_free
+from spec.map import Map
 from spec.message import Mailboxes
 from spec.x86 import u32
 from tests.tables import random_table
@@ -183,6 +186,63 @@ def test_the_value_of_a_computed_word_is_tied_to_it_and_equals_native_runs() -> 
     assert under_binder.assumptions == []
 
 
+
+def test_all_and_any_over_a_concrete_map_are_its_members_written_out() -> None:
+    """A boot state's maps have concrete keys: all() and any() over them are a conjunction
+    and a disjunction of the members, with no quantifier, equal to native runs."""
+    def below(m: Map[int, int], x: int) -> bool:
+        return all(m[k] < x for k in m)
+
+    def some_positive_key_at(m: Map[int, int], x: int) -> bool:
+        return any(m[k] == x for k in m if k > 0)
+
+    x = z3.Int("x")
+    for fn in (below, some_positive_key_at):
+        for m in (Map(), Map({0: 3}), Map({0: 3, 2: 7, 5: -1})):
+            out = run(fn, lambda m=m: [m, x])
+            assert quantifier_free(out.result)
+            for v in range(-2, 9):
+                only_native([], z3.substitute(out.result, (x, z3.IntVal(v))) == fn(m, v))
+
+
+def test_all_over_a_list_of_terms_is_its_members_written_out() -> None:
+    """A list of computed points (where an obligation assumes the invariant) has a concrete
+    length: all() over it is the conjunction at each point, equal to native runs."""
+    def all_below(xs: list[int], y: int) -> bool:
+        return all(x < y for x in xs)
+
+    a, b, y = z3.Ints("a b y")
+    out = run(all_below, lambda: [[a, b + 1], y])
+    assert quantifier_free(out.result)
+    for va, vb, vy in itertools.product(range(-1, 3), repeat=3):
+        values = [(a, z3.IntVal(va)), (b, z3.IntVal(vb)), (y, z3.IntVal(vy))]
+        only_native([], z3.substitute(out.result, *values) == all_below([va, vb + 1], vy))
+
+
+def test_a_new_zeroed_memory_of_a_symbolic_size_equals_native_boots() -> None:
+    """pt_init's physical memory, a bytearray of a size computed from the config, is
+    word-addressed memory of that length: zero but where boot writes, as natively."""
+    from impl.vm import PTPool, pt_init
+    from spec.abi import KERN_PTBL_FRAME, Config
+
+    names = ("NUM_PROC", "VM_USERLO", "VM_USERHI")
+    words = {name: z3.BitVec(name, 32) for name in (*names, "nframes")}
+    cfg = Config(**{name: z3.BV2Int(words[name]) for name in names})
+    out = run(pt_init, lambda: [cfg, z3.BV2Int(words["nframes"])])
+    sym: PTPool = out.result
+    kpt = KERN_PTBL_FRAME << 12
+    rng = random.Random("boot")
+    for _ in range(6):
+        lo, tables = rng.randrange(1, 1 << 10) << 22, rng.randrange(1, 3)
+        native = Config(NUM_PROC=rng.randrange(1, 4), VM_USERLO=lo, VM_USERHI=lo + (tables << 22))
+        nframes = rng.randrange(0, 4)
+        pt = pt_init(native, nframes)
+        given = {"nframes": nframes, **{name: getattr(native, name) for name in names}}
+        pairs = [(words[name], z3.BitVecVal(v, 32)) for name, v in given.items()]
+        addresses = [*range(0, 8192, 4), *range(kpt, kpt + 4096, 64), *rng.sample(range(len(pt.mem)), 8)]
+        claim = z3.And(sym.mem.length == len(pt.mem), sym.nproc == pt.nproc, sym.nframes == pt.nframes,
+                       *[z3.Select(sym.mem.leaves[0], a) == pt.mem[a] for a in addresses])
+        only_native([z3.substitute(a, *pairs) for a in out.assumptions], z3.substitute(claim, *pairs))
 
 
 # -- bit-vector code: the MMU walk and the trap path ------------------------------------------

@@ -35,6 +35,14 @@ def run_replay(path: str, tmp_path: Path, mutants: bool = True) -> subprocess.Co
     )
 
 
+def fails_on_the_impl(replay: subprocess.CompletedProcess[str]) -> None:
+    """The replay's one test failed, and on the impl (an assertion or a crash), not by
+    refusing its case as one the obligation does not assume."""
+    assert replay.returncode == 1, replay.stdout + replay.stderr
+    assert "1 failed" in replay.stdout
+    assert "obligation.InvalidCase:" not in replay.stdout, replay.stdout
+
+
 def planted_check(name: str, goal: Goal, tmp_path: Path) -> Result:
     """The check, within the runner's own limit per obligation, as `python -m proofs` has it."""
     return check(name, goal, timeout_s=TIMEOUT_S, replay_dir=tmp_path / "replay")
@@ -76,15 +84,14 @@ def test_planted_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_pa
     assert "table = MsgTable(" in result.detail
     assert result.replay_file
     replay = run_replay(result.replay_file, tmp_path)
-    assert replay.returncode == 1, replay.stdout + replay.stderr
-    assert "1 failed" in replay.stdout
+    fails_on_the_impl(replay)
 
 
 def test_the_real_impl_passes_the_replay_of_a_mutant_counterexample(tmp_path: Path) -> None:
     op, kind, edits = BUGS["drop_newest"]
     broken = mutant(impl_message, "mutant_for_replay", edits, tmp_path)
     result = check(f"message.{op}.{kind}", BUILDERS[kind](op, broken), 60, tmp_path / "replay")
-    text = Path(result.replay_file).read_text().replace("import_module('mutant_for_replay')", "None")
+    text = Path(result.replay_file).read_text().replace(f"import_module('{broken.__name__}')", "None")
     Path(result.replay_file).write_text(text)
     replay = run_replay(result.replay_file, tmp_path, mutants=False)
     assert replay.returncode == 0, replay.stdout + replay.stderr
@@ -134,7 +141,7 @@ def test_planted_x86_bug_is_caught_with_a_replayable_counterexample(bug: str, tm
     assert "mem = " in result.detail
     assert result.replay_file
     replay = run_replay(result.replay_file, tmp_path)
-    assert replay.returncode == 1, replay.stdout + replay.stderr
+    fails_on_the_impl(replay)
 
 
 # container: (operation, obligation kind that must fail, edits to impl/container.py)
@@ -156,6 +163,9 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "copyin_reads_the_second_page_one_byte_on": ("copyin", "refines", [
         ("    second = PTE_ADDR(last)\n    return E_SUCC",
          "    second = PTE_ADDR(last) + 1\n    return E_SUCC")]),
+    "copyin_clears_a_byte_it_reads": ("copyin", "invariant", [
+        ("    second = PTE_ADDR(last)\n    return E_SUCC",
+         "    second = PTE_ADDR(last)\n    pt.mem[second] = 0\n    return E_SUCC")]),
     "copyout_skips_the_pool_check": ("copyout", "refines_large_pid", [
         ("    if pid >= pt.nproc:\n        return E_INVAL_ADDR\n    ok, first = user_pa(pt, pid, va, True)",
          "    ok, first = user_pa(pt, pid, va, True)")]),
@@ -191,4 +201,23 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     assert result.status == "counterexample", result.detail
     assert shown in result.detail
     replay = run_replay(result.replay_file, tmp_path)
-    assert replay.returncode == 1, replay.stdout + replay.stderr
+    fails_on_the_impl(replay)
+
+
+# VM boot: edits to impl/vm.py that vm.init.refines must catch
+BOOT_BUGS: dict[str, list[Edit]] = {
+    "boot_maps_the_user_range": [("        return u32(0)\n    return kern_ptbl()",
+                                  "        return kern_ptbl() | PT_PERM_PTU\n    return kern_ptbl()")],
+    "boot_memory_one_frame_short": [("(u32(nframes) + FIRST_FRAME) << 12",
+                                     "(u32(nframes) + FIRST_FRAME - 1) << 12")],
+}
+
+
+@pytest.mark.parametrize("bug", sorted(BOOT_BUGS))
+def test_planted_boot_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
+    broken = mutant(impl_vm, f"vm_mutant_{bug}", BOOT_BUGS[bug], tmp_path)
+    result = planted_check("vm.init.refines", proofs_vm.init_refines(broken), tmp_path)
+    assert result.status == "counterexample", result.detail
+    assert "NUM_PROC = " in result.detail
+    replay = run_replay(result.replay_file, tmp_path)
+    fails_on_the_impl(replay)

@@ -126,3 +126,9 @@ def test_a_failing_obligation_makes_the_run_fail(tmp_path: Path, capsys: pytest.
 
 def test_an_empty_selection_is_an_error() -> None:
     assert runner.main(["-k", "no-such-obligation"]) == 2
+
+
+def test_a_scaled_obligation_gets_that_multiple_of_the_limit() -> None:
+    runner.discover()
+    assert runner.limit("vm.unmap_page.refines", 300.0) == 600.0
+    assert runner.limit("vm.copyin.refines", 300.0) == 300.0

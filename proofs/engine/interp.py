@@ -25,7 +25,7 @@ import inspect
 import operator
 import textwrap
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import z3
 
@@ -46,6 +46,7 @@ from .values import (
     SeqT,
     SMap,
     SSeq,
+    Ty,
     const_array,
     equal,
     flatten,
@@ -609,7 +610,7 @@ class Interp:
         if fn is bytes and len(args) == 1 and isinstance(args[0], SSeq):
             return args[0]
         if fn is bytearray and len(args) == 1 and is_sym(args[0]):
-            return SArray(BUFFER, const_array(U8, 0))
+            return SArray(BUFFER, const_array(U8, 0), length=args[0])
         if fn in (min, max) and len(args) == 2 and anything_symbolic:
             a, b = args
             return ite(a <= b if fn is min else a >= b, INT, a, b)
@@ -675,7 +676,26 @@ class Interp:
         conds = self._pure(lambda: [self.truth(self.eval(c, inner)) for c in gen.ifs])
         return k, in_domain, inner, conds
 
+    def _each(self, g: ast.GeneratorExp, frame: _Frame) -> list[tuple[z3.BoolRef, z3.BoolRef]] | None:
+        """(filters, element) at each member of a domain of concrete length: a map with
+        concrete keys (a boot state's), or a Python list or tuple, whose members may be
+        terms; None where the domain is symbolic."""
+        (gen,) = g.generators
+        if _is_range(gen.iter) or not isinstance(gen.target, ast.Name):
+            return None
+        domain = self.eval(gen.iter, frame)
+        symbolic_keys = isinstance(domain, Map) and any(map(is_sym, domain))
+        if not isinstance(domain, Map | list | tuple) or symbolic_keys:
+            return None
+        def at(x: Any) -> tuple[z3.BoolRef, z3.BoolRef]:
+            inner = frame.bind(gen.target.id, x)
+            conds = [self.truth(self.eval(c, inner)) for c in gen.ifs]
+            return z3.And(True, *conds), z3.And(True, self.truth(self.eval(g.elt, inner)))
+        return [self._pure(lambda x=x: at(x)) for x in domain]
+
     def forall(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
+        if (each := self._each(g, frame)) is not None:
+            return z3.And(True, *[z3.Implies(c, body) for c, body in each])
         k, in_domain, inner, conds = self._generator(g, frame)
         body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
         if isinstance(body, bool):
@@ -683,6 +703,8 @@ class Interp:
         return z3.ForAll([k], z3.Implies(z3.And(in_domain, *conds), body))
 
     def exists(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
+        if (each := self._each(g, frame)) is not None:
+            return z3.Or(False, *[z3.And(c, body) for c, body in each])
         k, in_domain, inner, conds = self._generator(g, frame)
         body = self._pure(lambda: self.truth(self.eval(g.elt, inner)))
         if isinstance(body, bool):
@@ -770,7 +792,26 @@ def _construct(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
     for name, v in values.items():
         if v is UNDEFINED:
             values[name] = unflatten(hints[name], [z3.FreshConst(s, "undef") for s in hints[name].sorts()])
+        elif _is_zero_buffer(v) and _is_memory(hints[name]):
+            values[name] = _as_memory(hints[name], v)
     return cls(**values)
+
+
+def _is_zero_buffer(v: Any) -> bool:
+    """v is a new ``bytearray(n)`` of a symbolic length n."""
+    return isinstance(v, SArray) and v.ty == BUFFER and v.length is not None
+
+
+def _is_memory(ty: Ty) -> bool:
+    """ty is a byte array addressed by words that carries its length (physical memory)."""
+    return isinstance(ty, ArrT) and ty.sized and isinstance(ty.index, BVT)
+
+
+def _as_memory(ty: ArrT, buf: SArray) -> SArray:
+    """A new zeroed buffer stored where the type asks for memory: zeros at every address,
+    its length the word of n (``PhysMem`` is indexed by a machine word)."""
+    width = cast(BVT, ty.index).width
+    return SArray(ty, const_array(U8, 0, ty.index), length=_word(buf.length, width))
 
 
 def _as_seq(x: Any, other: Any) -> Any:
