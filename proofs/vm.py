@@ -831,12 +831,9 @@ def replay_refines(impl: types.ModuleType | None, op: str, containers: Container
     if not (admitted_case(op, values) and other_key_ok(containers, pt, key)
             and table_key_ok(containers, pt, table) and offset < PAGE_SIZE):
         raise InvalidCase("the case breaks the obligation's hypotheses")
-    args = [kw[name] for name, _ in OPERATIONS[op][2]]
     before, pool = abstract(containers, pt), copy.deepcopy(pt)
-    *want, vm, spec_mem = spec_call(op, before, pt.mem, choices, args)
-    lower = SpecContainers(cs=containers, choices=choices, taken=0)
-    with over(impl or impl_vm, INTERFACE):
-        got = impl_call(op, impl or impl_vm, lower, pt, args)
+    *want, vm, spec_mem = spec_call(op, before, pt.mem, choices, [kw[name] for name, _ in OPERATIONS[op][2]])
+    got, lower = run_native(impl, op, containers, choices, pt, kw)
     assert got == tuple(want), (got, want)
     if got[0] != E_SUCC:
         assert (lower.cs, pt) == (containers, pool), f"errno {got[0]} but the state changed"
@@ -856,10 +853,18 @@ def run_admitted(impl: types.ModuleType | None, op: str, containers: Containers,
     if not admitted_case(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
         raise InvalidCase("the case breaks the obligation's hypotheses")
     before = (containers, copy.deepcopy(pt))
+    got, lower = run_native(impl, op, containers, choices, pt, kw)
+    return got[0], (lower.cs, pt) == before
+
+
+def run_native(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
+               pt: PTPool, kw: dict[str, Any]) -> tuple[tuple[Any, ...], SpecContainers]:
+    """The impl's results, run natively over the container spec holding the case's containers
+    and choices, and that container layer afterwards (pt is changed in place)."""
     lower = SpecContainers(cs=containers, choices=choices, taken=0)
     with over(impl or impl_vm, INTERFACE):
         got = impl_call(op, impl or impl_vm, lower, pt, [kw[name] for name, _ in OPERATIONS[op][2]])
-    return got[0], (lower.cs, pt) == before
+    return got, lower
 
 
 def replay_unchanged(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],

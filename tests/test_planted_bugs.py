@@ -20,7 +20,7 @@ from proofs import message as proofs_message
 from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
-from proofs.runner import TIMEOUT_S
+from proofs.runner import TIMEOUT_S, limit
 from tests.mutants import Edit, mutant
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,8 +44,8 @@ def fails_on_the_impl(replay: subprocess.CompletedProcess[str]) -> None:
 
 
 def planted_check(name: str, goal: Goal, tmp_path: Path) -> Result:
-    """The check, within the runner's own limit per obligation, as `python -m proofs` has it."""
-    return check(name, goal, timeout_s=TIMEOUT_S, replay_dir=tmp_path / "replay")
+    """The check, within the limit `python -m proofs` gives the obligation of that name."""
+    return check(name, goal, timeout_s=limit(name, TIMEOUT_S), replay_dir=tmp_path / "replay")
 
 
 # name: (operation, obligation kind that must fail, edits to impl/message.py)
