@@ -112,12 +112,17 @@ def pt_init(cfg: Config, nframes: int) -> PTPool:
 # -- MPTIntro: entries --------------------------------------------------------------------
 
 
+def pdir_entry_addr(pid: Word, pdx: Word) -> Word:
+    """The physical address of entry pdx of pid's page directory."""
+    return pdir_base(pid) | pdx << 2
+
+
 def get_pdir_entry(pt: PTPool, pid: Word, pdx: Word) -> Word:
-    return phys_load32(pt.mem, pdir_base(pid) | pdx << 2)
+    return phys_load32(pt.mem, pdir_entry_addr(pid, pdx))
 
 
 def set_pdir_entry(pt: PTPool, pid: Word, pdx: Word, frame: int) -> None:
-    phys_store32(pt.mem, pdir_base(pid) | pdx << 2, frame_base(frame) | PT_PERM_PTU)
+    phys_store32(pt.mem, pdir_entry_addr(pid, pdx), frame_base(frame) | PT_PERM_PTU)
 
 
 def ptbl_entry_addr(pt: PTPool, pid: Word, pdx: Word, ptx: Word) -> Word:

@@ -219,6 +219,22 @@ def test_all_over_a_list_of_terms_is_its_members_written_out() -> None:
         only_native([], z3.substitute(out.result, *values) == all_below([va, vb + 1], vy))
 
 
+def test_a_list_returned_on_two_paths_is_merged_elementwise() -> None:
+    """A function whose list result depends on a branch returns, symbolically, the list of
+    the merged elements, equal to native runs."""
+    def points(x: int) -> list[int]:
+        if x > 2:
+            return [x, 0]
+        return [1, x + 1]
+
+    x = z3.Int("x")
+    out = run(points, lambda: [x])
+    assert isinstance(out.result, list) and len(out.result) == 2
+    for v in range(-1, 5):
+        only_native([], z3.And([z3.substitute(e, (x, z3.IntVal(v))) == w
+                                for e, w in zip(out.result, points(v), strict=True)]))
+
+
 def test_a_new_zeroed_memory_of_a_symbolic_size_equals_native_boots() -> None:
     """pt_init's physical memory, a bytearray of a size computed from the config, is
     word-addressed memory of that length: zero but where boot writes, as natively."""

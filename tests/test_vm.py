@@ -10,6 +10,7 @@ accessed and dirty bits in the very tables the VM layer keeps.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from pathlib import Path
 
@@ -26,7 +27,17 @@ from proofs.container import INTERFACE, SpecContainers
 from proofs.container import abstract as abstract_containers
 from proofs.layer import over
 from proofs.obligation import check
-from proofs.vm import PID_DOMAINS, abstract, isolation, spec_frames, teardown_quota_back, vm_ok
+from proofs.vm import (
+    PID_DOMAINS,
+    abstract,
+    invariant_at,
+    isolation,
+    page_keys,
+    spec_frames,
+    table_keys,
+    teardown_quota_back,
+    vm_ok,
+)
 from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, MAX_PROC, PTE_P, Config, PageFault
 from spec.x86 import u32
 from tests.test_planted_bugs import run_replay
@@ -209,6 +220,53 @@ TestVmOverSpecContainers = OverSpecContainers.TestCase
 TestVmComposed = Composed.TestCase
 TestVmOverSpecContainers.settings = settings(max_examples=15, stateful_step_count=30, deadline=None)
 TestVmComposed.settings = settings(max_examples=15, stateful_step_count=30, deadline=None)
+
+
+def everywhere_ok(cs: spec_container.Containers, pt: impl_vm.PTPool) -> bool:
+    """`invariant_at` at every point of each domain. Each of its parts reads one point, so
+    stepping through the domains side by side (the shorter ones over again) covers them."""
+    lo, hi = page_keys(pt)
+    tlo, thi = table_keys(pt)
+    kernel = [*range(0, pt.nproc << 12), *range(impl_vm.kern_ptbl(), impl_vm.kern_ptbl() + 4096)]
+    domains = [range(lo, hi), range(tlo, thi), [*cs.owner, -1], [*cs.live, -1], kernel]
+    steps = max(map(len, domains))
+    return all(invariant_at(cs, pt, *(d[i % len(d)] for d in domains)) for i in range(steps))
+
+
+def test_the_invariant_at_every_point_is_the_invariant() -> None:
+    """`invariant_at`, the pointwise invariant the VM invariant obligations state, holds at
+    every point exactly where `vm_ok` holds: on a reachable state and on each of its
+    corruptions (an entry, a kernel byte, a frame's notes, the containers, the sizes)."""
+    cfg = Config(NUM_PROC=3, ROOT_QUOTA=12, VM_USERLO=0x40000000, VM_USERHI=0x40003000)
+    table = impl_container.container_init(cfg, 8)
+    pt = impl_vm.pt_init(cfg, 8)
+    assert impl_container.container_split(table, 0, 5) == (E_SUCC, 1)
+    for pid, va in ((0, cfg.VM_USERLO), (1, cfg.VM_USERLO + 4096), (1, cfg.VM_USERLO + 8192)):
+        assert impl_vm.map_page(table, pt, pid, va, True) == E_SUCC
+    cs = abstract_containers(table)
+    pte = impl_vm.ptbl_entry_addr(pt, 1, cfg.VM_USERLO >> 22, 1)
+    user = FIRST_FRAME << 12  # the first container frame: a page table or a user page
+    free = min(set(range(8)) - set(cs.owner))
+    of_1 = max(f for f in cs.owner if cs.owner[f] == 1)
+
+    def poke(a: int, v: int) -> impl_vm.PTPool:
+        broken = copy.deepcopy(pt)
+        broken.mem[a] = v
+        return broken
+
+    cases = [(cs, pt), (cs, poke(pte, pt.mem[pte] ^ 2)), (cs, poke(pte + 1, pt.mem[pte + 1] ^ 1)),
+             (cs, poke(impl_vm.pdir_entry_addr(2, cfg.VM_USERLO >> 22), 7)),
+             (cs, poke(impl_vm.pdir_base(2) + 4, 0)), (cs, poke(impl_vm.kern_ptbl() + 9, 1)),
+             (cs, poke(user + 5, 1)), (cs, dataclasses.replace(pt, nproc=u32(4))),
+             (cs, dataclasses.replace(pt, is_ptbl=[not x for x in pt.is_ptbl])),
+             (cs, dataclasses.replace(pt, back_va=[u32(v + 4096) for v in pt.back_va])),
+             (dataclasses.replace(cs, owner=cs.owner.set(free, 1)), pt),
+             (dataclasses.replace(cs, owner=cs.owner.set(of_1, 0)), pt),
+             (dataclasses.replace(cs, live=cs.live.remove(1)), pt)]
+    verdicts = [vm_ok(c, p) for c, p in cases]
+    assert verdicts[:2] == [True, True] and not any(verdicts[2:])  # a read-only page is a valid state
+    for (c, p), verdict in zip(cases, verdicts, strict=True):
+        assert everywhere_ok(c, p) == verdict
 
 
 def test_a_new_page_reads_as_zeros_even_in_a_reused_frame() -> None:

@@ -933,9 +933,10 @@ def _merge(returned: list[tuple[z3.BoolRef, Any]], raised: list[tuple[z3.BoolRef
 
 
 def merge_value(c: z3.BoolRef, a: Any, b: Any) -> Any:
-    """Merge two results of one call site: tuples elementwise, everything else by type."""
-    if isinstance(a, tuple) and isinstance(b, tuple) and len(a) == len(b):
-        return tuple(merge_value(c, x, y) for x, y in zip(a, b, strict=True))
+    """Merge two results of one call site: tuples and lists of one length elementwise,
+    everything else by type."""
+    if isinstance(a, tuple | list) and type(a) is type(b) and len(a) == len(b):
+        return type(a)(merge_value(c, x, y) for x, y in zip(a, b, strict=True))
     if a is None and b is None:
         return None
     if not is_sym(a) and not is_sym(b) and not dataclasses.is_dataclass(a) and a == b \
