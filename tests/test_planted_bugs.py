@@ -169,6 +169,9 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
     "copyout_skips_the_pool_check": ("copyout", "refines_large_pid", [
         ("    if pid >= pt.nproc:\n        return E_INVAL_ADDR\n    ok, first = user_pa(pt, pid, va, True)",
          "    ok, first = user_pa(pt, pid, va, True)")]),
+    "copyout_writes_the_second_page_through_its_page_table": ("copyout", "writes_user_only", [
+        ("    second = PTE_ADDR(last)\n    for a in range(first",
+         "    second = PTE_ADDR(get_pdir_entry(pt, pid, PDX(va + n - 1)))\n    for a in range(first")]),
     "unmap_page_keeps_the_frame": ("unmap_page", "refines", [
         ("    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)\n", "    err = E_SUCC\n")]),
     "unmap_page_skips_the_liveness_check": ("unmap_page", "refines_large_pid", [

@@ -36,11 +36,12 @@ from proofs.vm import (
     spec_frames,
     table_keys,
     teardown_quota_back,
+    user_write_invariant,
     vm_ok,
 )
 from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, MAX_PROC, PTE_P, Config, PageFault
 from spec.x86 import u32
-from tests.test_planted_bugs import run_replay
+from tests.test_planted_bugs import fails_on_the_impl, run_replay
 
 CFG = Config(NUM_PROC=8, ROOT_QUOTA=12, VM_USERLO=0x403FD000, VM_USERHI=0x40403000)
 NFRAMES = 16
@@ -267,6 +268,15 @@ def test_the_invariant_at_every_point_is_the_invariant() -> None:
     assert verdicts[:2] == [True, True] and not any(verdicts[2:])  # a read-only page is a valid state
     for (c, p), verdict in zip(cases, verdicts, strict=True):
         assert everywhere_ok(c, p) == verdict
+
+
+def test_user_write_invariant_is_proved_and_fails_with_a_failing_replay_without_protected_bytes_kept(
+        tmp_path: Path) -> None:
+    assert check("vm.user_write.invariant", user_write_invariant(), timeout_s=300).ok
+    result = check("vm.user_write.invariant", user_write_invariant(with_kept=False), timeout_s=300,
+                   replay_dir=tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
 def test_a_new_page_reads_as_zeros_even_in_a_reused_frame() -> None:
