@@ -956,6 +956,31 @@ def writes_user_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     return s.goal(conclusion, [a for r in runs for a in r.assumptions], replay_writes_user_only, {"addr": x})
 
 
+def entry_byte(pt: PTPool, pid: Word, va: Word, x: Word) -> bool:
+    """x is one of the four bytes of pid's PTE for va."""
+    return x - ptbl_entry_addr(pt, pid, PDX(va), PTX(va)) < 4
+
+
+def byte_kept_but_entry(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word) -> bool:
+    """The byte at x is as it was, unless it is one of pid's PTE for va."""
+    return after.mem[x] == pt.mem[x] or entry_byte(pt, pid, va, x)
+
+
+def writes_own_entry_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
+    """The operation (`WRITES_OWN_ENTRY`) writes no memory but pid's PTE for va, at an
+    address that is a free constant and so at every one, and no other field of the pool."""
+    s = Setting(op, impl)
+    pt, after = s.pt(), s.pt_after
+    x = z3.BitVec("addr", 32)
+    out = run(byte_kept_but_entry, lambda: [pt, after, *s.args[:2], x])
+    others = [same_leaf(a, b) for a, b in zip(s.pt_leaves, flatten(PTPOOL, after), strict=True)
+              if not a.eq(pt.mem.leaves[-1])]
+    return s.goal(z3.And(out.result, *others), out.assumptions, replay_writes_own_entry_only, {"addr": x})
+
+
+WRITES_OWN_ENTRY = {"unmap_page"}
+
+
 def reads_kept(cs: Containers, pt: PTPool, after: PTPool, k: Word, t: Word, f: int, a: Word) -> bool:
     """`protected_kept` at every byte `invariant_at` reads at its points: the entries
     (`entries_read`) and the kernel byte."""
@@ -999,6 +1024,9 @@ PENDING = {"vm.map_page.refines"}
 
 for _op in WRITES_USER:
     obligation(f"vm.{_op}.writes_user_only")(lambda impl=impl_vm, _op=_op: writes_user_only(_op, impl))
+for _op in WRITES_OWN_ENTRY:
+    obligation(f"vm.{_op}.writes_own_entry_only")(
+        lambda impl=impl_vm, _op=_op: writes_own_entry_only(_op, impl))
 
 
 KINDS: dict[str, Any] = {
@@ -1075,10 +1103,20 @@ def replay_writes_user_only(impl: types.ModuleType | None, op: str, containers: 
     before = copy.deepcopy(pt)
     _, lower = run_native(impl, op, containers, choices, pt, kw)
     assert protected_kept(before, pt, addr)
-    assert (pt.nproc, pt.nframes, pt.userlo, pt.userhi, len(pt.mem), pt.is_ptbl, pt.back_va) == (
-        before.nproc, before.nframes, before.userlo, before.userhi, len(before.mem), before.is_ptbl,
-        before.back_va)
+    assert len(pt.mem) == len(before.mem) and dataclasses.replace(pt, mem=before.mem) == before
     assert lower.cs == containers
+
+
+def replay_writes_own_entry_only(impl: types.ModuleType | None, op: str, containers: Containers,
+                                 choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
+    """Memory at the case's address as it was, unless it is pid's PTE for va, and every
+    other field of the pool."""
+    if not admitted_case(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
+        raise InvalidCase("the case breaks the obligation's hypotheses")
+    before = copy.deepcopy(pt)
+    run_native(impl, op, containers, choices, pt, kw)
+    assert byte_kept_but_entry(before, pt, kw["pid"], kw["va"], addr)
+    assert len(pt.mem) == len(before.mem) and dataclasses.replace(pt, mem=before.mem) == before
 
 
 def replay_user_write(impl: types.ModuleType | None, containers: Containers, pt: PTPool, written: PhysMem,
