@@ -957,8 +957,9 @@ def writes_user_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
 
 
 def entry_byte(pt: PTPool, pid: Word, va: Word, x: Word) -> bool:
-    """x is one of the four bytes of pid's PTE for va."""
-    return x - ptbl_entry_addr(pt, pid, PDX(va), PTX(va)) < 4
+    """x is one of the four bytes of pid's PTE for va (a word difference, as in C: natively
+    too, an x below the entry is far from it)."""
+    return u32(x - ptbl_entry_addr(pt, pid, PDX(va), PTX(va))) < 4
 
 
 def byte_kept_but_entry(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word) -> bool:

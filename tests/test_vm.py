@@ -30,6 +30,7 @@ from proofs.obligation import check
 from proofs.vm import (
     PID_DOMAINS,
     abstract,
+    entry_byte,
     invariant_at,
     isolation,
     page_keys,
@@ -277,6 +278,17 @@ def test_user_write_invariant_is_proved_and_fails_with_a_failing_replay_without_
                    replay_dir=tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+def test_the_bytes_of_an_entry_are_the_four_at_its_address_natively_as_in_the_proof() -> None:
+    """`entry_byte` is a word difference in the proof; natively a byte below the entry must
+    not count as one of its bytes either (the replay of unmap_page's footprint reads it)."""
+    table = impl_container.container_init(CFG, NFRAMES)
+    pt = impl_vm.pt_init(CFG, NFRAMES)
+    assert impl_vm.map_page(table, pt, 0, CFG.VM_USERLO, True) == E_SUCC
+    a = impl_vm.ptbl_entry_addr(pt, 0, CFG.VM_USERLO >> 22, (CFG.VM_USERLO >> 12) & 0x3FF)
+    around = [entry_byte(pt, 0, CFG.VM_USERLO, x) for x in range(a - 2, a + 6)]
+    assert around == [False, False, True, True, True, True, False, False]
 
 
 def test_a_new_page_reads_as_zeros_even_in_a_reused_frame() -> None:
