@@ -311,8 +311,11 @@ def _native(op: str, impl: types.ModuleType | None, table: ContainerTable, kw: d
         raise InvalidCase("the table breaks the invariant the obligation assumes")
     args = [kw[n] for n in _arg_names(op)]
     before = abstract(table)
-    result = getattr(impl or impl_container, f"container_{op}")(table, *args)
-    return args, before, result
+    return args, before, _call(op, impl, table, args)
+
+
+def _call(op: str, impl: types.ModuleType | None, table: ContainerTable, args: list[Any]) -> Any:
+    return getattr(impl or impl_container, f"container_{op}")(table, *args)
 
 
 def replay_refines(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
@@ -330,7 +333,7 @@ def replay_preserves(impl: types.ModuleType | None, op: str, table: ContainerTab
     if not invariant_at(table, pids, frames):
         raise InvalidCase("the table breaks the invariant where the obligation assumes it")
     before = copy.deepcopy(table)
-    result = getattr(impl or impl_container, f"container_{op}")(table, *args)
+    result = _call(op, impl, table, args)
     if op == "alloc" and not at_ok(before, result[1]):
         raise InvalidCase("the frame alloc chose breaks the invariant the obligation assumes")
     assert invariant_at(table, [at_pid], [at_frame])

@@ -868,14 +868,20 @@ def user_frame(pt: PTPool, pid: Word, y: Word) -> bool:
                 and not pt.is_ptbl[int(frame) - FIRST_FRAME]))
 
 
+def copies(pt: PTPool, va: Word, n: Word) -> bool:
+    """n bytes at va are a copy copyout goes on to make: some, at most a page, in the user
+    range."""
+    return n != 0 and n <= PAGE_SIZE and impl_vm.in_user_range(pt, va, n)
+
+
 def first_to_user(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word) -> bool:
-    """A copy to [va, va + n) in the user range writes a user frame at its first byte."""
-    return n == 0 or n > PAGE_SIZE or not impl_vm.in_user_range(pt, va, n) or user_frame(pt, pid, va)
+    """A copy to [va, va + n) writes a user frame at its first byte."""
+    return not copies(pt, va, n) or user_frame(pt, pid, va)
 
 
 def last_to_user(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word) -> bool:
     """... and at its last."""
-    return n == 0 or n > PAGE_SIZE or not impl_vm.in_user_range(pt, va, n) or user_frame(pt, pid, va + n - 1)
+    return not copies(pt, va, n) or user_frame(pt, pid, va + n - 1)
 
 
 def copy_page_apart(pt: PTPool, pid: Word, y: Word, x: Word) -> bool:
@@ -887,13 +893,12 @@ def copy_page_apart(pt: PTPool, pid: Word, y: Word, x: Word) -> bool:
 
 def first_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, x: Word) -> bool:
     """A protected address is not on the page a copy to [va, va + n) writes first."""
-    return n == 0 or n > PAGE_SIZE or not impl_vm.in_user_range(pt, va, n) or copy_page_apart(pt, pid, va, x)
+    return not copies(pt, va, n) or copy_page_apart(pt, pid, va, x)
 
 
 def last_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, x: Word) -> bool:
     """... nor on the page it writes last."""
-    return (n == 0 or n > PAGE_SIZE or not impl_vm.in_user_range(pt, va, n)
-            or copy_page_apart(pt, pid, va + n - 1, x))
+    return not copies(pt, va, n) or copy_page_apart(pt, pid, va + n - 1, x)
 
 
 def back_table(cs: Containers, pt: PTPool, f: int) -> Word:
@@ -925,6 +930,12 @@ def back_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Wor
 AROUND_POINTS = [*INVARIANT_AT, key_at, back_at]
 
 
+def kept_but_memory(s: Setting) -> list[z3.BoolRef]:
+    """Every field of the pool as it was but memory's bytes (its length too)."""
+    return [same_leaf(a, b) for a, b in zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True)
+            if not a.eq(s.pt().mem.leaves[-1])]
+
+
 def protected_kept(pt: PTPool, after: PTPool, x: Word) -> bool:
     """The byte at x, if x is protected memory, is as it was."""
     return not protected(pt, x) or after.mem[x] == pt.mem[x]
@@ -949,9 +960,7 @@ def writes_user_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     span = s.span()
     steps = [at(first_to_user, cs, pt, *span), at(last_to_user, cs, pt, *span),
              at(first_apart, cs, pt, *span, x), at(last_apart, cs, pt, *span, x)]
-    others = [same_leaf(a, b) for a, b in zip(s.pt_leaves, flatten(PTPOOL, after), strict=True)
-              if not a.eq(pt.mem.leaves[-1])]
-    conclusion = z3.And(*steps, at(protected_kept, pt, after, x), *others,
+    conclusion = z3.And(*steps, at(protected_kept, pt, after, x), *kept_but_memory(s),
                         equal(CONTAINERS, s.lower_after.cs, cs))
     return s.goal(conclusion, [a for r in runs for a in r.assumptions], replay_writes_user_only, {"addr": x})
 
@@ -974,9 +983,8 @@ def writes_own_entry_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     pt, after = s.pt(), s.pt_after
     x = z3.BitVec("addr", 32)
     out = run(byte_kept_but_entry, lambda: [pt, after, *s.args[:2], x])
-    others = [same_leaf(a, b) for a, b in zip(s.pt_leaves, flatten(PTPOOL, after), strict=True)
-              if not a.eq(pt.mem.leaves[-1])]
-    return s.goal(z3.And(out.result, *others), out.assumptions, replay_writes_own_entry_only, {"addr": x})
+    return s.goal(z3.And(out.result, *kept_but_memory(s)), out.assumptions, replay_writes_own_entry_only,
+                  {"addr": x})
 
 
 WRITES_OWN_ENTRY = {"unmap_page"}
@@ -1076,14 +1084,19 @@ def replay_refines(impl: types.ModuleType | None, op: str, containers: Container
 
 
 def run_admitted(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
-                 pt: PTPool, kw: dict[str, Any]) -> tuple[int, bool]:
-    """(errno, whether the state is as it was) of the op run on a case the obligation's
-    hypotheses admit."""
+                 pt: PTPool, kw: dict[str, Any]) -> tuple[int, SpecContainers, PTPool]:
+    """(errno, the container layer after, the pool before) of the op run on a case the
+    obligation's hypotheses admit (pt is changed in place)."""
     if not admitted_case(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
         raise InvalidCase("the case breaks the obligation's hypotheses")
-    before = (containers, copy.deepcopy(pt))
+    before = copy.deepcopy(pt)
     got, lower = run_native(impl, op, containers, choices, pt, kw)
-    return got[0], (lower.cs, pt) == before
+    return got[0], lower, before
+
+
+def same_but_memory(before: PTPool, after: PTPool) -> bool:
+    """Every field of the pool as it was but memory's bytes (`kept_but_memory`, natively)."""
+    return len(after.mem) == len(before.mem) and dataclasses.replace(after, mem=before.mem) == before
 
 
 def run_native(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
@@ -1099,12 +1112,9 @@ def run_native(impl: types.ModuleType | None, op: str, containers: Containers, c
 def replay_writes_user_only(impl: types.ModuleType | None, op: str, containers: Containers,
                             choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
     """Protected memory at the case's address as it was, and every other field."""
-    if not admitted_case(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
-        raise InvalidCase("the case breaks the obligation's hypotheses")
-    before = copy.deepcopy(pt)
-    _, lower = run_native(impl, op, containers, choices, pt, kw)
+    _, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
     assert protected_kept(before, pt, addr)
-    assert len(pt.mem) == len(before.mem) and dataclasses.replace(pt, mem=before.mem) == before
+    assert same_but_memory(before, pt)
     assert lower.cs == containers
 
 
@@ -1112,12 +1122,9 @@ def replay_writes_own_entry_only(impl: types.ModuleType | None, op: str, contain
                                  choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
     """Memory at the case's address as it was, unless it is pid's PTE for va, and every
     other field of the pool."""
-    if not admitted_case(op, {"containers": containers, "choices": choices, "pt": pt, **kw}):
-        raise InvalidCase("the case breaks the obligation's hypotheses")
-    before = copy.deepcopy(pt)
-    run_native(impl, op, containers, choices, pt, kw)
+    _, _, before = run_admitted(impl, op, containers, choices, pt, kw)
     assert byte_kept_but_entry(before, pt, kw["pid"], kw["va"], addr)
-    assert len(pt.mem) == len(before.mem) and dataclasses.replace(pt, mem=before.mem) == before
+    assert same_but_memory(before, pt)
 
 
 def replay_user_write(impl: types.ModuleType | None, containers: Containers, pt: PTPool, written: PhysMem,
@@ -1135,14 +1142,14 @@ def replay_user_write(impl: types.ModuleType | None, containers: Containers, pt:
 
 def replay_unchanged(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
                      pt: PTPool, **kw: Any) -> None:
-    err, same = run_admitted(impl, op, containers, choices, pt, kw)
-    assert err == E_SUCC or same, f"errno {err} but the state changed"
+    err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
+    assert err == E_SUCC or (lower.cs, pt) == (containers, before), f"errno {err} but the state changed"
 
 
 def replay_keeps_the_state(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
                            pt: PTPool, **kw: Any) -> None:
-    err, same = run_admitted(impl, op, containers, choices, pt, kw)
-    assert same, f"errno {err}, and the state changed"
+    err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
+    assert (lower.cs, pt) == (containers, before), f"errno {err}, and the state changed"
 
 
 # -- boot -------------------------------------------------------------------------------------
