@@ -38,6 +38,7 @@ from impl.vm import (
 from impl.x86 import PDX, PTE_ADDR, PTX
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
 from spec.container import Containers
+from spec.container import free as container_free
 from spec.map import Map
 from spec.vm import PAGE_SIZE, PID_BITS, PID_MASK, Vm, pages_needed, place, table_of
 from spec.x86 import Mapping, PhysMem, Word, u8, u32
@@ -121,7 +122,7 @@ def sizes_ok(pt: PTPool) -> bool:
 
 def live_ok(cs: Containers, pt: PTPool, p: int) -> bool:
     """A live pid is one of the pool's."""
-    return p not in cs.live or (0 <= p and u32(p) < pt.nproc)
+    return p not in cs.live or (0 <= p and p < int(pt.nproc))
 
 
 def parent_ok(cs: Containers, p: int) -> bool:
@@ -131,9 +132,9 @@ def parent_ok(cs: Containers, p: int) -> bool:
 
 def layout_ok(cs: Containers, pt: PTPool) -> bool:
     """The sizes, and the containers' pids and frames are in the pool's range."""
-    return (sizes_ok(pt) and u32(cs.nproc) == pt.nproc and u32(cs.nframes) == pt.nframes
+    return (sizes_ok(pt) and cs.nproc == int(pt.nproc) and cs.nframes == int(pt.nframes)
             and all(live_ok(cs, pt, p) and parent_ok(cs, p) for p in cs.live)
-            and all(0 <= f and u32(f) < pt.nframes and cs.owner[f] in cs.live for f in cs.owner))
+            and all(0 <= f and f < int(pt.nframes) and cs.owner[f] in cs.live for f in cs.owner))
 
 
 def accessed_bit(a: Word) -> int:
@@ -265,7 +266,7 @@ def vm_ok(cs: Containers, pt: PTPool) -> bool:
 
 def owned_ok(cs: Containers, pt: PTPool, f: int) -> bool:
     """An owned frame is one of the pool's, and its owner is live."""
-    return f not in cs.owner or (0 <= f and u32(f) < pt.nframes and cs.owner[f] in cs.live)
+    return f not in cs.owner or (0 <= f and f < int(pt.nframes) and cs.owner[f] in cs.live)
 
 
 def kernel_byte_ok(pt: PTPool, a: Word) -> bool:
@@ -277,7 +278,7 @@ def kernel_byte_ok(pt: PTPool, a: Word) -> bool:
 
 def layout_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
     """`layout_ok` at pid p and frame f."""
-    return (sizes_ok(pt) and u32(cs.nproc) == pt.nproc and u32(cs.nframes) == pt.nframes
+    return (sizes_ok(pt) and cs.nproc == int(pt.nproc) and cs.nframes == int(pt.nframes)
             and live_ok(cs, pt, p) and parent_ok(cs, p) and owned_ok(cs, pt, f))
 
 
@@ -971,32 +972,111 @@ def entry_byte(pt: PTPool, pid: Word, va: Word, x: Word) -> bool:
     return u32(x - ptbl_entry_addr(pt, pid, PDX(va), PTX(va))) < 4
 
 
-def byte_kept_but_entry(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word) -> bool:
-    """The byte at x is as it was, unless it is one of pid's PTE for va."""
-    return after.mem[x] == pt.mem[x] or entry_byte(pt, pid, va, x)
+def unmaps(cs: Containers, pt: PTPool, pid: Word, va: Word) -> bool:
+    """pid, a live process of the pool, has a present user page at va, with the invariant at
+    its entries: what a successful unmap_page finds."""
+    return (pid < pt.nproc and int(pid) in cs.live and key_roundtrip(pid, va)
+            and impl_vm.is_user_page(pt, va) and key_ok(cs, pt, place(pid, va >> 12))
+            and pte_at(pt, place(pid, va >> 12)) & PTE_P != 0)
 
 
-def writes_own_entry_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
-    """The operation (`WRITES_OWN_ENTRY`) writes no memory but pid's PTE for va, at an
-    address that is a free constant and so at every one, and no other field of the pool."""
+def freed(cs: Containers, pt: PTPool, pid: Word, va: Word) -> Containers:
+    """The containers once the frame of pid's page at va is given back."""
+    return container_free(cs, int(pid), int(pte_at(pt, place(pid, va >> 12)) >> 12) - FIRST_FRAME)[1]
+
+
+def unmapped_byte(pt: PTPool, pid: Word, va: Word, x: Word, cleared: bool = True) -> int:
+    """The byte at x once pid's PTE for va is cleared (as it was, if not `cleared`)."""
+    return 0 if cleared and entry_byte(pt, pid, va, x) else pt.mem[x]
+
+
+def unmapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word) -> bool:
+    return after.mem[x] == unmapped_byte(pt, pid, va, x)
+
+
+def clears_own_entry_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
+    """A success of the operation (`CLEARS_OWN_ENTRY`) found a present user page of pid at
+    va (`unmaps`), clears its PTE and changes no other byte of memory, at an address that
+    is a free constant and so at every one, and gives its frame back (`freed`); no other
+    field of the pool changes. With `vm.unmap_page.invariant`, the invariant kept."""
     s = Setting(op, impl)
-    pt, after = s.pt(), s.pt_after
+    cs, pt, after = s.lower().cs, s.pt(), s.pt_after
     x = z3.BitVec("addr", 32)
-    out = run(byte_kept_but_entry, lambda: [pt, after, *s.args[:2], x])
-    return s.goal(z3.And(out.result, *kept_but_memory(s)), out.assumptions, replay_writes_own_entry_only,
-                  {"addr": x})
+    found = run(unmaps, lambda: [cs, pt, *s.args[:2]])
+    byte = run(unmapped_at, lambda: [pt, after, *s.args[:2], x])
+    back = run(freed, lambda: [cs, pt, *s.args[:2]])
+    success = s.results[0] == E_SUCC
+    conclusion = z3.And(z3.Implies(success, found.result), z3.Implies(success, byte.result),
+                        z3.Implies(success, equal(CONTAINERS, s.lower_after.cs, back.result)),
+                        *kept_but_memory(s))
+    return s.goal(conclusion, [a for r in (found, byte, back) for a in r.assumptions],
+                  replay_clears_own_entry_only, {"addr": x})
 
 
-WRITES_OWN_ENTRY = {"unmap_page"}
+CLEARS_OWN_ENTRY = {"unmap_page"}
 
 
-def reads_kept(cs: Containers, pt: PTPool, after: PTPool, k: Word, t: Word, f: int, a: Word) -> bool:
-    """`protected_kept` at every byte `invariant_at` reads at its points: the entries
-    (`entries_read`) and the kernel byte."""
-    return (all(protected_kept(pt, after, x) and protected_kept(pt, after, x + 1)
-                and protected_kept(pt, after, x + 2) and protected_kept(pt, after, x + 3)
-                for x in entries_read(cs, pt, k, t, f))
-            and protected_kept(pt, after, a))
+def read_bytes(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> list[Word]:
+    """Every byte `invariant_at` reads at its points: the four of each entry `entries_read`
+    names, and the kernel byte."""
+    xs = entries_read(cs, pt, k, t, f)
+    return [xs[0], xs[0] + 1, xs[0] + 2, xs[0] + 3, xs[1], xs[1] + 1, xs[1] + 2, xs[1] + 3,
+            xs[2], xs[2] + 1, xs[2] + 2, xs[2] + 3, xs[3], xs[3] + 1, xs[3] + 2, xs[3] + 3,
+            xs[4], xs[4] + 1, xs[4] + 2, xs[4] + 3, a]
+
+
+def reads_kept(cs: Containers, pt: PTPool, after: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
+    """`protected_kept` at every byte `invariant_at` reads at its points."""
+    return all(protected_kept(pt, after, x) for x in read_bytes(cs, pt, k, t, f, p, a))
+
+
+def reads_unmapped(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, cleared: bool,
+                   k: Word, t: Word, f: int, p: int, a: Word) -> bool:
+    """At every byte `invariant_at` reads at its points, memory is as unmap_page leaves it."""
+    return all(after.mem[x] == unmapped_byte(pt, pid, va, x, cleared)
+               for x in read_bytes(cs, pt, k, t, f, p, a))
+
+
+class Points:
+    """A pool and containers with the invariant before at a page key, a table key, a frame,
+    a pid and a kernel address that are free constants (and where their entries lead:
+    `AROUND_POINTS`), and the same pool with a memory `written` in place of its own: the
+    setting of an obligation that a change of memory keeps the invariant, at every point."""
+
+    def __init__(self) -> None:
+        self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
+        leaves = flatten(PTPOOL, self.pt)
+        written = z3.Array(fresh_name("written"), z3.BitVecSort(32), z3.BitVecSort(8))
+        self.after = unflatten(PTPOOL, [written if x.eq(self.pt.mem.leaves[-1]) else x for x in leaves])
+        self.k, self.t, self.a = z3.BitVec("key", 32), z3.BitVec("table", 32), z3.BitVec("byte", 32)
+        self.f, self.p = z3.Int("frame"), z3.Int("pid_at")
+        self.runs = [run(part, lambda part=part: [self.cs, self.pt, *self.points()])
+                     for part in AROUND_POINTS]
+
+    def points(self) -> list[Any]:
+        return [self.k, self.t, self.f, self.p, self.a]
+
+    def given(self, fn: Any, *args: Any) -> Any:
+        """fn's result, a hypothesis if a bool."""
+        out = run(fn, lambda: list(args))
+        self.runs.append(out)
+        return out.result
+
+    def goal(self, cs_after: Containers, replay: Any, named: dict[str, z3.ExprRef],
+             replay_extra: dict[str, Any], hints: list[z3.ExprRef] | None = None) -> Goal:
+        """The invariant at the points, after: the containers `cs_after` and the written memory."""
+        kept = [run(part, lambda part=part: [cs_after, self.after, *self.points()]) for part in INVARIANT_AT]
+        cs, pt = self.cs, self.pt
+        given = [z3.BoolVal(r.result) if isinstance(r.result, bool) else r.result
+                 for r in self.runs if isinstance(r.result, (bool, z3.BoolRef))]
+        points = {"key": self.k, "table": self.t, "byte": self.a, "frame": self.f, "pid_at": self.p}
+        inputs = {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
+                  "pt": Shown(PTPOOL, pt, _pool_size(pt)),
+                  "written": Shown(MEM, self.after.mem, _pool_size(pt)),
+                  **{name: Shown(WORD if z3.is_bv(x) else INT, x) for name, x in {**named, **points}.items()}}
+        return Goal([*given, *[x for r in self.runs + kept for x in r.assumptions]],
+                    z3.And(*[r.result for r in kept]), inputs, sizes=_sizes(cs, pt), replay=replay,
+                    replay_extra=replay_extra, hints=hints or [])
 
 
 @obligation("vm.user_write.invariant")
@@ -1008,24 +1088,26 @@ def user_write_invariant(impl: types.ModuleType = impl_vm, with_kept: bool = Tru
     protected at the bytes the points read (so this covers every memory equal where
     protected, as `vm.OP.writes_user_only` shows an operation leaves it). Without that
     (`with_kept=False`) it fails: tests/test_vm.py."""
-    cs, pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
-    leaves = flatten(PTPOOL, pt)
-    written = z3.Array(fresh_name("written"), z3.BitVecSort(32), z3.BitVecSort(8))
-    after = unflatten(PTPOOL, [written if x.eq(pt.mem.leaves[-1]) else x for x in leaves])
-    k, t, a = z3.BitVec("key", 32), z3.BitVec("table", 32), z3.BitVec("byte", 32)
-    f, p = z3.Int("frame"), z3.Int("pid_at")
-    runs = [run(part, lambda part=part: [cs, pt, k, t, f, p, a]) for part in AROUND_POINTS]
+    s = Points()
     if with_kept:
-        runs.append(run(reads_kept, lambda: [cs, pt, after, k, t, f, a]))
-    given = [r.result for r in runs]
-    kept = [run(part, lambda part=part: [cs, after, k, t, f, p, a]) for part in INVARIANT_AT]
-    inputs = {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
-              "pt": Shown(PTPOOL, pt, _pool_size(pt)),
-              "written": Shown(MEM, after.mem, _pool_size(pt)),
-              **{name: Shown(WORD if z3.is_bv(x) else INT, x)
-                 for name, x in {"key": k, "table": t, "byte": a, "frame": f, "pid_at": p}.items()}}
-    return Goal([*given, *[x for r in runs + kept for x in r.assumptions]], z3.And(*[r.result for r in kept]),
-                inputs, sizes=_sizes(cs, pt), replay=replay_user_write, replay_extra={"with_kept": with_kept})
+        s.given(reads_kept, s.cs, s.pt, s.after, *s.points())
+    return s.goal(s.cs, replay_user_write, {}, {"with_kept": with_kept})
+
+
+@obligation("vm.unmap_page.invariant")
+def unmap_invariant(impl: types.ModuleType = impl_vm, cleared: bool = True) -> Goal:
+    """unmap_page keeps the invariant: where pid has a present user page at va (`unmaps`),
+    clearing its PTE and giving its frame back leaves the invariant at a page key, a table
+    key, a frame, a pid and a kernel address that are free constants, given it before there
+    and where their entries lead, and memory where the points read as unmap_page leaves it
+    (so every memory `vm.unmap_page.clears_own_entry_only` shows it leaves). With the PTE
+    kept while the frame is freed (`cleared=False`) it fails: tests/test_vm.py."""
+    s = Points()
+    pid, va = z3.BitVec("pid", 32), z3.BitVec("va", 32)
+    s.given(unmaps, s.cs, s.pt, pid, va)
+    s.given(reads_unmapped, s.cs, s.pt, s.after, pid, va, cleared, *s.points())
+    cs_after = s.given(freed, s.cs, s.pt, pid, va)
+    return s.goal(cs_after, replay_unmap_invariant, {"pid": pid, "va": va}, {"cleared": cleared})
 
 
 # Written, not yet registered: see docs/vm.md, "Open".
@@ -1033,9 +1115,9 @@ PENDING = {"vm.map_page.refines"}
 
 for _op in WRITES_USER:
     obligation(f"vm.{_op}.writes_user_only")(lambda impl=impl_vm, _op=_op: writes_user_only(_op, impl))
-for _op in WRITES_OWN_ENTRY:
-    obligation(f"vm.{_op}.writes_own_entry_only")(
-        lambda impl=impl_vm, _op=_op: writes_own_entry_only(_op, impl))
+for _op in CLEARS_OWN_ENTRY:
+    obligation(f"vm.{_op}.clears_own_entry_only")(
+        lambda impl=impl_vm, _op=_op: clears_own_entry_only(_op, impl))
 
 
 KINDS: dict[str, Any] = {
@@ -1118,12 +1200,15 @@ def replay_writes_user_only(impl: types.ModuleType | None, op: str, containers: 
     assert lower.cs == containers
 
 
-def replay_writes_own_entry_only(impl: types.ModuleType | None, op: str, containers: Containers,
+def replay_clears_own_entry_only(impl: types.ModuleType | None, op: str, containers: Containers,
                                  choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
-    """Memory at the case's address as it was, unless it is pid's PTE for va, and every
-    other field of the pool."""
-    _, _, before = run_admitted(impl, op, containers, choices, pt, kw)
-    assert byte_kept_but_entry(before, pt, kw["pid"], kw["va"], addr)
+    """After a success: the page was there, memory at the case's address is as it was unless
+    it is pid's PTE for va, now 0, the frame is free again; every other field as it was."""
+    err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
+    if err == E_SUCC:
+        assert unmaps(containers, before, kw["pid"], kw["va"])
+        assert unmapped_at(before, pt, kw["pid"], kw["va"], addr)
+        assert lower.cs == freed(containers, before, kw["pid"], kw["va"])
     assert same_but_memory(before, pt)
 
 
@@ -1133,11 +1218,30 @@ def replay_user_write(impl: types.ModuleType | None, containers: Containers, pt:
     """The invariant at the case's points in the pool with the written memory, given it
     before (and where the points' entries lead) and the protected bytes they read kept."""
     after = dataclasses.replace(pt, mem=written)
-    kept = not with_kept or reads_kept(containers, pt, after, key, table, frame, byte)
-    if not (all(part(containers, pt, key, table, frame, pid_at, byte) for part in AROUND_POINTS)
-            and len(written) == len(pt.mem) and kept):
+    points = [key, table, frame, pid_at, byte]
+    kept = not with_kept or reads_kept(containers, pt, after, *points)
+    if not (around_points(containers, pt, after, points) and kept):
         raise InvalidCase("the case breaks the obligation's hypotheses")
-    assert invariant_at(containers, after, key, table, frame, pid_at, byte)
+    assert invariant_at(containers, after, *points)
+
+
+def replay_unmap_invariant(impl: types.ModuleType | None, containers: Containers, pt: PTPool,
+                           written: PhysMem, pid: Word, va: Word, key: Word, table: Word, byte: Word,
+                           frame: int, pid_at: int, cleared: bool = True) -> None:
+    """The invariant at the case's points with pid's page at va unmapped, given it before (and
+    where the points' entries lead) and the bytes they read as unmap_page leaves them."""
+    after = dataclasses.replace(pt, mem=written)
+    points = [key, table, frame, pid_at, byte]
+    if not (around_points(containers, pt, after, points) and unmaps(containers, pt, pid, va)
+            and reads_unmapped(containers, pt, after, pid, va, cleared, *points)):
+        raise InvalidCase("the case breaks the obligation's hypotheses")
+    assert invariant_at(freed(containers, pt, pid, va), after, *points)
+
+
+def around_points(cs: Containers, pt: PTPool, after: PTPool, points: list[Any]) -> bool:
+    """`Points`' hypotheses, natively: the invariant before at the points and around them,
+    and a written memory of the pool's length."""
+    return all(part(cs, pt, *points) for part in AROUND_POINTS) and len(after.mem) == len(pt.mem)
 
 
 def replay_unchanged(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],

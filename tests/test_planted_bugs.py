@@ -174,7 +174,7 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
          "    second = PTE_ADDR(get_pdir_entry(pt, pid, PDX(va + n - 1)))\n    for a in range(first")]),
     "unmap_page_keeps_the_frame": ("unmap_page", "refines", [
         ("    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)\n", "    err = E_SUCC\n")]),
-    "unmap_page_clears_the_next_entry": ("unmap_page", "writes_own_entry_only", [
+    "unmap_page_clears_the_next_entry": ("unmap_page", "clears_own_entry_only", [
         ("    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))\n",
          "    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va) + 1)\n")]),
     "unmap_page_skips_the_liveness_check": ("unmap_page", "refines_large_pid", [

@@ -37,6 +37,7 @@ from proofs.vm import (
     spec_frames,
     table_keys,
     teardown_quota_back,
+    unmap_invariant,
     user_write_invariant,
     vm_ok,
 )
@@ -275,6 +276,17 @@ def test_user_write_invariant_is_proved_and_fails_with_a_failing_replay_without_
         tmp_path: Path) -> None:
     assert check("vm.user_write.invariant", user_write_invariant(), timeout_s=300).ok
     result = check("vm.user_write.invariant", user_write_invariant(with_kept=False), timeout_s=300,
+                   replay_dir=tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+def test_unmap_invariant_is_proved_and_fails_with_a_failing_replay_with_the_entry_kept(
+        tmp_path: Path) -> None:
+    """Freeing the page's frame but keeping its PTE breaks the invariant: the entry maps a
+    frame its process no longer owns."""
+    assert check("vm.unmap_page.invariant", unmap_invariant(), timeout_s=300).ok
+    result = check("vm.unmap_page.invariant", unmap_invariant(cleared=False), timeout_s=300,
                    replay_dir=tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
