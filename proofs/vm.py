@@ -991,6 +991,7 @@ def unmapped_byte(pt: PTPool, pid: Word, va: Word, x: Word, cleared: bool = True
 
 
 def unmapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word) -> bool:
+    """The byte at x in after is as unmap_page leaves pid's page at va in pt."""
     return after.mem[x] == unmapped_byte(pt, pid, va, x)
 
 
