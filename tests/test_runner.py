@@ -44,6 +44,17 @@ def test_unsatisfiable_hypotheses_make_an_obligation_vacuous_not_proved() -> Non
     assert result.status == "vacuous" and not result.ok
 
 
+def test_a_conclusion_over_hypotheses_not_known_satisfiable_is_not_proved() -> None:
+    """Z3 cannot tell within the limit whether f(f(x)) = x + 1 has a model; the conclusion
+    follows from the other hypothesis, but the obligation is not proved."""
+    x, y = z3.Int("x"), z3.Int("y")
+    f = z3.Function("f", z3.IntSort(), z3.IntSort())
+    goal = Goal([z3.ForAll([x], f(f(x)) == x + 1), y > 0], y >= 0, {"y": Shown(INT, y)})
+    result = check("demo.unknown.refines", goal, timeout_s=2)
+    assert result.status == "unknown" and not result.ok
+    assert "satisfiability of the hypotheses unknown" in result.detail
+
+
 def test_a_false_conclusion_yields_a_concrete_counterexample() -> None:
     x = z3.Int("x")
     result = check("demo.false.refines", Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x]))
