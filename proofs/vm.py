@@ -130,11 +130,15 @@ def parent_ok(cs: Containers, p: int) -> bool:
     return p not in cs.live or p == 0 or cs.live[p].parent in cs.live
 
 
+def counts_ok(cs: Containers, pt: PTPool) -> bool:
+    """The pool's sizes, and the containers count its pids and frames."""
+    return sizes_ok(pt) and cs.nproc == int(pt.nproc) and cs.nframes == int(pt.nframes)
+
+
 def layout_ok(cs: Containers, pt: PTPool) -> bool:
     """The sizes, and the containers' pids and frames are in the pool's range."""
-    return (sizes_ok(pt) and cs.nproc == int(pt.nproc) and cs.nframes == int(pt.nframes)
-            and all(live_ok(cs, pt, p) and parent_ok(cs, p) for p in cs.live)
-            and all(0 <= f and f < int(pt.nframes) and cs.owner[f] in cs.live for f in cs.owner))
+    return (counts_ok(cs, pt) and all(live_ok(cs, pt, p) and parent_ok(cs, p) for p in cs.live)
+            and all(owned_ok(cs, pt, f) for f in cs.owner))
 
 
 def accessed_bit(a: Word) -> int:
@@ -278,8 +282,7 @@ def kernel_byte_ok(pt: PTPool, a: Word) -> bool:
 
 def layout_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
     """`layout_ok` at pid p and frame f."""
-    return (sizes_ok(pt) and cs.nproc == int(pt.nproc) and cs.nframes == int(pt.nframes)
-            and live_ok(cs, pt, p) and parent_ok(cs, p) and owned_ok(cs, pt, f))
+    return counts_ok(cs, pt) and live_ok(cs, pt, p) and parent_ok(cs, p) and owned_ok(cs, pt, f)
 
 
 def kernel_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
@@ -990,9 +993,9 @@ def unmapped_byte(pt: PTPool, pid: Word, va: Word, x: Word, cleared: bool = True
     return 0 if cleared and entry_byte(pt, pid, va, x) else pt.mem[x]
 
 
-def unmapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word) -> bool:
+def unmapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, x: Word, cleared: bool = True) -> bool:
     """The byte at x in after is as unmap_page leaves pid's page at va in pt."""
-    return after.mem[x] == unmapped_byte(pt, pid, va, x)
+    return after.mem[x] == unmapped_byte(pt, pid, va, x, cleared)
 
 
 def clears_own_entry_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
@@ -1034,8 +1037,7 @@ def reads_kept(cs: Containers, pt: PTPool, after: PTPool, k: Word, t: Word, f: i
 def reads_unmapped(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, cleared: bool,
                    k: Word, t: Word, f: int, p: int, a: Word) -> bool:
     """At every byte `invariant_at` reads at its points, memory is as unmap_page leaves it."""
-    return all(after.mem[x] == unmapped_byte(pt, pid, va, x, cleared)
-               for x in read_bytes(cs, pt, k, t, f, p, a))
+    return all(unmapped_at(pt, after, pid, va, x, cleared) for x in read_bytes(cs, pt, k, t, f, p, a))
 
 
 class Points:
@@ -1064,7 +1066,7 @@ class Points:
         return out.result
 
     def goal(self, cs_after: Containers, replay: Any, named: dict[str, z3.ExprRef],
-             replay_extra: dict[str, Any], hints: list[z3.ExprRef] | None = None) -> Goal:
+             replay_extra: dict[str, Any]) -> Goal:
         """The invariant at the points, after: the containers `cs_after` and the written memory."""
         kept = [run(part, lambda part=part: [cs_after, self.after, *self.points()]) for part in INVARIANT_AT]
         cs, pt = self.cs, self.pt
@@ -1077,7 +1079,7 @@ class Points:
                   **{name: Shown(WORD if z3.is_bv(x) else INT, x) for name, x in {**named, **points}.items()}}
         return Goal([*given, *[x for r in self.runs + kept for x in r.assumptions]],
                     z3.And(*[r.result for r in kept]), inputs, sizes=_sizes(cs, pt), replay=replay,
-                    replay_extra=replay_extra, hints=hints or [])
+                    replay_extra=replay_extra)
 
 
 @obligation("vm.user_write.invariant")
