@@ -156,18 +156,22 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
     result is easy; but to other goals the lemmas are noise) and in whether the part is asked
     after a push: Z3 then leaves out much of its preprocessing, which puts some goals out of
     its reach (a VM errno: 0.02 s without, unknown at 30 s after a push) and others within
-    it (parts of teardown's refinement). Every try is a solver of its own but the last,
-    which asks on the solver every part was asked on before, as check did first."""
-    tries = [t for t in TRIES if lemmas or not t[0]]
+    it (parts of teardown's refinement). Every try is a solver of its own but the one that
+    asks on the solver every part was asked on before, as check did first. The last try
+    solves bit-vectors as integers (`INT_BLAST`)."""
+    # with no lemmas yet, a try with them is the one without, unless its parameters differ
+    tries = [t for t in TRIES if lemmas or not t[0] or t[2]]
     answer = z3.unknown
     for share in ROUNDS:
-        for with_lemmas, incremental in tries:
+        for with_lemmas, incremental, params in tries:
             if incremental and not with_lemmas:
                 s = base  # the solver the hypotheses were checked on, as every part before
                 s.set("timeout", max(1, int(ms * share)))
                 s.push()
             else:
                 s = _solver(max(1, int(ms * share)), part.ctx)
+                for key, value in params.items():
+                    s.set(key, value)
                 s.add(*hypotheses)
                 if incremental:
                     s.push()
@@ -320,7 +324,13 @@ VACUITY_MS = 20000
 # (with the lemmas, after a push). No try sets a solver parameter but the time limit:
 # setting any (even the seed to its default) makes Z3 search differently, and some goals are
 # proved only one way.
-TRIES = ((False, False), (True, False), (True, True), (False, True))
+# Z3 bit-blasts by default, and then cannot relate a word to an integer: not even that a
+# word made of an int below a bound is below that bound as a word (the frame the container
+# layer hands out, in map_page's footprint, unknown at 60 s); as integers, in a second.
+INT_BLAST = {"smt.bv.solver": 2}
+# (lemmas given, asked after a push, solver parameters)
+TRIES: tuple[tuple[bool, bool, dict[str, int]], ...] = (
+    (False, False, {}), (True, False, {}), (True, True, {}), (False, True, {}), (True, False, INT_BLAST))
 # The share of the time limit each try gets, round after round: a part is often proved in a
 # second one way and not in minutes another, so every way is tried briefly before any at
 # length (vm.teardown.refines: 146 s with a quarter each, 118 s with (1/32, 7/32), 71 s so).

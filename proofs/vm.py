@@ -338,6 +338,7 @@ WORD = BVT(32)
 REVOKES = {"teardown"}
 ALLOCATES = {"map_page"}
 WRITES_USER = {"copyout"}  # writes user pages only: changes no key's entry
+MAPS_NEW_PAGE = {"map_page"}  # footprint: `mapped_byte`
 # For keyed pids, the spec runs on constants equal to the abstraction's leaves, not on its
 # lambdas (docs/vm.md: map_page's spec state kept on an error went from unknown at 120 s
 # to under a second; unmap_page's and copyout's bytes claims, and map_page beyond the
@@ -1020,6 +1021,91 @@ def clears_own_entry_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
 CLEARS_OWN_ENTRY = {"unmap_page"}
 
 
+def needs_table(pt: PTPool, pid: Word, va: Word) -> bool:
+    """pid has no page table for va yet: map_page takes one first."""
+    return get_pdir_entry(pt, pid, PDX(va)) & PTE_P == 0
+
+
+def mapped_pde(pt: PTPool, pid: Word, va: Word, choices: list[int]) -> Word:
+    """pid's PDE for va once map_page has put a page at va: a new page table is the first
+    frame the container layer hands out."""
+    if needs_table(pt, pid, va):
+        return frame_base(choices[0]) | PT_PERM_PTU
+    return get_pdir_entry(pt, pid, PDX(va))
+
+
+def mapped_frame(pt: PTPool, pid: Word, va: Word, choices: list[int]) -> int:
+    """The frame of the page map_page puts at va: the next frame the container layer hands out."""
+    return choices[1] if needs_table(pt, pid, va) else choices[0]
+
+
+def mapped_pte(pt: PTPool, pid: Word, va: Word, writable: bool, choices: list[int]) -> Word:
+    """pid's PTE for va once map_page has put a page there."""
+    rights = u32(PTE_P | PTE_U) | (u32(PTE_W) if writable else u32(0))
+    return frame_base(mapped_frame(pt, pid, va, choices)) | rights
+
+
+def byte_of(word: Word, a: Word, x: Word) -> int:
+    """Byte x of the little-endian word at a (x one of its four)."""
+    return u8(word >> ((x - a) << 3))
+
+
+def mapped_byte(pt: PTPool, pid: Word, va: Word, writable: bool, choices: list[int], x: Word) -> int:
+    """The byte at x once map_page has put a new zeroed page at pid's va, and a new zeroed
+    page table first where va had none: the new entries, zeros, or the byte as it was."""
+    pde_addr = pdir_entry_addr(pid, PDX(va))
+    pte_addr = PTE_ADDR(mapped_pde(pt, pid, va, choices)) | PTX(va) << 2
+    if u32(x - pte_addr) < 4:
+        return byte_of(mapped_pte(pt, pid, va, writable, choices), pte_addr, x)
+    new_table = needs_table(pt, pid, va)
+    if new_table and u32(x - pde_addr) < 4:
+        return byte_of(mapped_pde(pt, pid, va, choices), pde_addr, x)
+    if not outside(mapped_frame(pt, pid, va, choices), x) or (new_table and not outside(choices[0], x)):
+        return 0
+    return pt.mem[x]
+
+
+def mapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool, choices: list[int],
+              x: Word) -> bool:
+    """The byte at x in after is as map_page leaves pid's va in pt."""
+    return after.mem[x] == mapped_byte(pt, pid, va, writable, choices, x)
+
+
+def chosen_in_pool(cs: Containers, pt: PTPool, choices: list[int]) -> bool:
+    """A free frame the container layer may hand out is one of the pool's, as a physical
+    frame number too."""
+    return ((not is_free(cs, choices[0]) or u32(FIRST_FRAME + choices[0]) < pt.nframes + FIRST_FRAME)
+            and (not is_free(cs, choices[1]) or u32(FIRST_FRAME + choices[1]) < pt.nframes + FIRST_FRAME))
+
+
+def new_entry_in_memory(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int]) -> bool:
+    """A PTE in the first frame the container layer may hand out, as a new page table, lies
+    in memory."""
+    return not is_free(cs, choices[0]) or not frame_base(choices[0]) | PTX(va) << 2 > len(pt.mem) - 4
+
+
+def maps_new_page_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
+    """A success of the operation (`MAPS_NEW_PAGE`) leaves memory, at an address that is a
+    free constant and so at every one, as `mapped_byte` says: the new PTE, the new PDE and
+    zeroed page table where va had none, the zeroed page, and every other byte as it was:
+    map_page's footprint, as `vm.unmap_page.clears_own_entry_only` is unmap_page's. Steps:
+    the frames handed out are the pool's, and a new page table's entry is in memory."""
+    s = Setting(op, impl)
+    cs, pt, choices = s.lower().cs, s.pt(), s.lower().choices
+    x = z3.BitVec("addr", 32)
+    steps = [run(choices_roundtrip, lambda: [choices]), run(chosen_in_pool, lambda: [cs, pt, choices]),
+             run(new_entry_in_memory, lambda: [cs, pt, *s.args[:2], choices])]
+    byte = run(mapped_at, lambda: [pt, s.pt_after, *s.args, choices, x])
+    new_table = run(needs_table, lambda: [pt, *s.args[:2]])
+    success = s.results[0] == E_SUCC
+    # apart, where va has a page table and where it needs one: 51 s, against 190 s as one
+    conclusion = z3.And(*[r.result for r in steps],
+                        z3.Implies(z3.And(success, z3.Not(new_table.result)), byte.result),
+                        z3.Implies(z3.And(success, new_table.result), byte.result))
+    return s.goal(conclusion, [a for r in [*steps, byte, new_table] for a in r.assumptions],
+                  replay_maps_new_page_only, {"addr": x})
+
+
 def read_bytes(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> list[Word]:
     """Every byte `invariant_at` reads at its points: the four of each entry `entries_read`
     names, and the kernel byte."""
@@ -1118,6 +1204,8 @@ PENDING = {"vm.map_page.refines"}
 
 for _op in WRITES_USER:
     obligation(f"vm.{_op}.writes_user_only")(lambda impl=impl_vm, _op=_op: writes_user_only(_op, impl))
+for _op in MAPS_NEW_PAGE:
+    obligation(f"vm.{_op}.maps_new_page_only")(lambda impl=impl_vm, _op=_op: maps_new_page_only(_op, impl))
 for _op in CLEARS_OWN_ENTRY:
     obligation(f"vm.{_op}.clears_own_entry_only")(
         lambda impl=impl_vm, _op=_op: clears_own_entry_only(_op, impl))
@@ -1213,6 +1301,13 @@ def replay_clears_own_entry_only(impl: types.ModuleType | None, op: str, contain
         assert unmapped_at(before, pt, kw["pid"], kw["va"], addr)
         assert lower.cs == freed(containers, before, kw["pid"], kw["va"])
     assert same_but_memory(before, pt)
+
+
+def replay_maps_new_page_only(impl: types.ModuleType | None, op: str, containers: Containers,
+                               choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
+    """After a success, memory at the case's address as `mapped_byte` says."""
+    err, _, before = run_admitted(impl, op, containers, choices, pt, kw)
+    assert err != E_SUCC or mapped_at(before, pt, kw["pid"], kw["va"], kw["writable"], choices, addr)
 
 
 def replay_user_write(impl: types.ModuleType | None, containers: Containers, pt: PTPool, written: PhysMem,

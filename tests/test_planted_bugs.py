@@ -174,6 +174,8 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
          "    second = PTE_ADDR(get_pdir_entry(pt, pid, PDX(va + n - 1)))\n    for a in range(first")]),
     "unmap_page_keeps_the_frame": ("unmap_page", "refines", [
         ("    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)\n", "    err = E_SUCC\n")]),
+    "map_page_leaves_the_page_unzeroed": ("map_page", "maps_new_page_only", [
+        ("    zero_frame(pt, frame)\n    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = False\n")]),
     "unmap_page_clears_the_next_entry": ("unmap_page", "clears_own_entry_only", [
         ("    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))\n",
          "    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va) + 1)\n")]),

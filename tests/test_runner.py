@@ -57,6 +57,14 @@ def test_a_conclusion_over_hypotheses_not_known_satisfiable_is_not_proved() -> N
     assert "satisfiability of the hypotheses unknown" in result.detail
 
 
+def test_an_int_below_a_words_value_is_below_it_as_a_word() -> None:
+    """Bit-blasting Z3 leaves this unknown at any limit tried (60 s); the try that solves
+    bit-vectors as integers (`INT_BLAST`) proves it."""
+    c, n = z3.Int("c"), z3.BitVec("n", 32)
+    goal = Goal([c >= 0, c < z3.BV2Int(n)], z3.ULT(z3.Int2BV(c, 32), n), {"c": Shown(INT, c)})
+    assert check("demo.int_blast.refines", goal, timeout_s=20).status == "proved"
+
+
 def test_a_false_conclusion_yields_a_concrete_counterexample() -> None:
     x = z3.Int("x")
     result = check("demo.false.refines", Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x]))

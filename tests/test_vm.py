@@ -33,7 +33,9 @@ from proofs.vm import (
     entry_byte,
     invariant_at,
     isolation,
+    mapped_at,
     page_keys,
+    run_native,
     spec_frames,
     table_keys,
     teardown_quota_back,
@@ -301,6 +303,26 @@ def test_the_bytes_of_an_entry_are_the_four_at_its_address_natively_as_in_the_pr
     a = impl_vm.ptbl_entry_addr(pt, 0, CFG.VM_USERLO >> 22, (CFG.VM_USERLO >> 12) & 0x3FF)
     around = [entry_byte(pt, 0, CFG.VM_USERLO, x) for x in range(a - 2, a + 6)]
     assert around == [False, False, True, True, True, True, False, False]
+
+
+def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
+    """The footprint the proof states (`mapped_byte`), checked on the impl run natively at
+    every byte of the pages it touches and around them: a va with a page table, and one
+    that needs a new one (USER_PAGES spans two page tables)."""
+    table = impl_container.container_init(CFG, NFRAMES)
+    pt = impl_vm.pt_init(CFG, NFRAMES)
+    assert impl_vm.map_page(table, pt, 0, USER_PAGES[0], True) == E_SUCC
+    cs = abstract_containers(table)
+    for va, writable in [(USER_PAGES[1], False), (USER_PAGES[-1], True)]:
+        before = copy.deepcopy(pt)
+        choices = [f for f in range(NFRAMES) if f not in cs.owner][:2]
+        got, lower = run_native(None, "map_page", cs, choices, pt, {"pid": 0, "va": va, "writable": writable})
+        assert got == (E_SUCC,)
+        pages = [0, *[(FIRST_FRAME + f) << 12 for f in choices]]
+        touched = [x for base in pages for x in range(max(0, base - 8), base + 4096 + 8)]
+        assert all(mapped_at(before, pt, 0, va, writable, choices, u32(x)) for x in touched)
+        assert pt.mem != before.mem
+        cs = lower.cs
 
 
 def test_a_new_page_reads_as_zeros_even_in_a_reused_frame() -> None:
