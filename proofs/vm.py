@@ -31,6 +31,7 @@ from impl.vm import (
     get_ptbl_entry_by_va,
     is_user_pdx,
     kern_ptbl,
+    pdir_base,
     pdir_entry_addr,
     ptbl_entry_addr,
     user_pa,
@@ -39,6 +40,7 @@ from impl.x86 import PDX, PTE_ADDR, PTX
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
 from spec.container import Containers
 from spec.container import free as container_free
+from spec.container import revoke as container_revoke
 from spec.map import Map
 from spec.vm import PAGE_SIZE, PID_BITS, PID_MASK, Vm, pages_needed, place, table_of
 from spec.x86 import Mapping, PhysMem, Word, u8, u32
@@ -1106,6 +1108,48 @@ def maps_new_page_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
                   replay_maps_new_page_only, {"addr": x})
 
 
+def directory_byte(pt: PTPool, pid: Word, x: Word) -> bool:
+    """x is a byte of one of pid's user page-directory entries: those teardown clears."""
+    base = pdir_base(pid)
+    return (base | PDX(pt.userlo) << 2) <= x and x < base + ((PDX(pt.userhi - 1) + 1) << 2)
+
+
+def torn_byte(pt: PTPool, pid: Word, x: Word) -> int:
+    """The byte at x once pid's user page-directory entries are cleared."""
+    return 0 if directory_byte(pt, pid, x) else pt.mem[x]
+
+
+def torn_at(pt: PTPool, after: PTPool, pid: Word, x: Word) -> bool:
+    """The byte at x in after is as teardown leaves pid's address space in pt."""
+    return after.mem[x] == torn_byte(pt, pid, x)
+
+
+def revoked(cs: Containers, pid: Word) -> Containers:
+    """The containers once pid's is revoked."""
+    return container_revoke(cs, int(pid))[1]
+
+
+def clears_own_directory_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
+    """A success of the operation (`CLEARS_OWN_DIRECTORY`) revoked pid's container
+    (`revoked`), clears pid's user page-directory entries and changes no other byte of
+    memory, at an address that is a free constant and so at every one (`torn_byte`); no
+    other field of the pool changes: teardown's footprint."""
+    s = Setting(op, impl)
+    cs, pt, after = s.lower().cs, s.pt(), s.pt_after
+    x = z3.BitVec("addr", 32)
+    byte = run(torn_at, lambda: [pt, after, s.args[0], x])
+    back = run(revoked, lambda: [cs, s.args[0]])
+    success = s.results[0] == E_SUCC
+    conclusion = z3.And(z3.Implies(success, byte.result),
+                        z3.Implies(success, equal(CONTAINERS, s.lower_after.cs, back.result)),
+                        *kept_but_memory(s))
+    return s.goal(conclusion, [a for r in (byte, back) for a in r.assumptions],
+                  replay_clears_own_directory_only, {"addr": x})
+
+
+CLEARS_OWN_DIRECTORY = {"teardown"}
+
+
 def read_bytes(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> list[Word]:
     """Every byte `invariant_at` reads at its points: the four of each entry `entries_read`
     names, and the kernel byte."""
@@ -1206,6 +1250,9 @@ for _op in WRITES_USER:
     obligation(f"vm.{_op}.writes_user_only")(lambda impl=impl_vm, _op=_op: writes_user_only(_op, impl))
 for _op in MAPS_NEW_PAGE:
     obligation(f"vm.{_op}.maps_new_page_only")(lambda impl=impl_vm, _op=_op: maps_new_page_only(_op, impl))
+for _op in CLEARS_OWN_DIRECTORY:
+    obligation(f"vm.{_op}.clears_own_directory_only")(
+        lambda impl=impl_vm, _op=_op: clears_own_directory_only(_op, impl))
 for _op in CLEARS_OWN_ENTRY:
     obligation(f"vm.{_op}.clears_own_entry_only")(
         lambda impl=impl_vm, _op=_op: clears_own_entry_only(_op, impl))
@@ -1308,6 +1355,17 @@ def replay_maps_new_page_only(impl: types.ModuleType | None, op: str, containers
     """After a success, memory at the case's address as `mapped_byte` says."""
     err, _, before = run_admitted(impl, op, containers, choices, pt, kw)
     assert err != E_SUCC or mapped_at(before, pt, kw["pid"], kw["va"], kw["writable"], choices, addr)
+
+
+def replay_clears_own_directory_only(impl: types.ModuleType | None, op: str, containers: Containers,
+                                     choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
+    """After a success: pid's container revoked, memory at the case's address as `torn_byte`
+    says; every other field as it was."""
+    err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
+    if err == E_SUCC:
+        assert torn_at(before, pt, kw["pid"], addr)
+        assert lower.cs == revoked(containers, kw["pid"])
+    assert same_but_memory(before, pt)
 
 
 def replay_user_write(impl: types.ModuleType | None, containers: Containers, pt: PTPool, written: PhysMem,

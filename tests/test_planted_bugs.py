@@ -181,6 +181,8 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
          "    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va) + 1)\n")]),
     "unmap_page_skips_the_liveness_check": ("unmap_page", "refines_large_pid", [
         ("    if not alive(c, int(pid)):\n        return E_INVAL_PID\n    pte = ", "    pte = ")]),
+    "teardown_clears_a_kernel_entry_too": ("teardown", "clears_own_directory_only", [
+        ("base + ((PDX(pt.userhi - 1) + 1) << 2)", "base + ((PDX(pt.userhi - 1) + 2) << 2)")]),
     "teardown_clears_before_revoking": ("teardown", "unchanged_on_error", [
         ("    err = container_revoke(c, int(pid))\n    if err != E_SUCC:\n        return err\n"
          "    base = pdir_base(pid)\n", "    base = pdir_base(pid)\n"),

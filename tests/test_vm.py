@@ -39,6 +39,7 @@ from proofs.vm import (
     spec_frames,
     table_keys,
     teardown_quota_back,
+    torn_at,
     unmap_invariant,
     user_write_invariant,
     vm_ok,
@@ -323,6 +324,22 @@ def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
         assert all(mapped_at(before, pt, 0, va, writable, choices, u32(x)) for x in touched)
         assert pt.mem != before.mem
         cs = lower.cs
+
+
+def test_teardown_leaves_memory_as_torn_byte_says_natively() -> None:
+    """The footprint the proof states (`torn_byte`), checked on teardown run natively at
+    every byte of the page directories and of a page and page table the process had."""
+    table = impl_container.container_init(CFG, NFRAMES)
+    pt = impl_vm.pt_init(CFG, NFRAMES)
+    assert impl_container.container_split(table, 0, 4) == (E_SUCC, 1)
+    for va in (USER_PAGES[0], USER_PAGES[-1]):
+        assert impl_vm.map_page(table, pt, 1, va, True) == E_SUCC
+    before = copy.deepcopy(pt)
+    assert impl_vm.pt_teardown(table, pt, u32(1)) == E_SUCC
+    frames = [(FIRST_FRAME + f) << 12 for f in range(NFRAMES) if before.is_ptbl[f] or before.back_va[f]]
+    touched = [*range(CFG.NUM_PROC << 12), *[x for base in frames for x in range(base, base + 4096)]]
+    assert all(torn_at(before, pt, u32(1), u32(x)) for x in touched)
+    assert pt.mem != before.mem
 
 
 def test_a_new_page_reads_as_zeros_even_in_a_reused_frame() -> None:
