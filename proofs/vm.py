@@ -39,6 +39,7 @@ from impl.vm import (
 from impl.x86 import PDX, PTE_ADDR, PTX
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
 from spec.container import Containers
+from spec.container import alloc as container_alloc
 from spec.container import free as container_free
 from spec.container import revoke as container_revoke
 from spec.map import Map
@@ -937,10 +938,13 @@ def back_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Wor
 AROUND_POINTS = [*INVARIANT_AT, key_at, back_at]
 
 
-def kept_but_memory(s: Setting) -> list[z3.BoolRef]:
-    """Every field of the pool as it was but memory's bytes (its length too)."""
+def kept_but_memory(s: Setting, notes: bool = False) -> list[z3.BoolRef]:
+    """Every field of the pool as it was but memory's bytes (its length too), and but the
+    per-frame notes' entries if `notes`."""
+    pt = s.pt()
+    changed = [pt.mem.leaves[-1], *([pt.is_ptbl.leaves[-1], pt.back_va.leaves[-1]] if notes else [])]
     return [same_leaf(a, b) for a, b in zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True)
-            if not a.eq(s.pt().mem.leaves[-1])]
+            if not any(a.eq(c) for c in changed)]
 
 
 def protected_kept(pt: PTPool, after: PTPool, x: Word) -> bool:
@@ -1073,6 +1077,25 @@ def mapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool, ch
     return after.mem[x] == mapped_byte(pt, pid, va, writable, choices, x)
 
 
+def allocated(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int]) -> Containers:
+    """The containers once map_page has taken its frames for pid: a page table first, where
+    va has none, then the page."""
+    if needs_table(pt, pid, va):
+        cs = container_alloc(cs, int(pid), choices[0])[1]
+    return container_alloc(cs, int(pid), mapped_frame(pt, pid, va, choices))[1]
+
+
+def noted_at(pt: PTPool, after: PTPool, pid: Word, va: Word, choices: list[int], f: int) -> bool:
+    """Frame f's notes in after are as map_page leaves them: the new page's name its page,
+    a new page table's its directory entry, any other frame's as they were."""
+    is_ptbl, back_va = pt.is_ptbl[f], pt.back_va[f]
+    if f == mapped_frame(pt, pid, va, choices):
+        is_ptbl, back_va = False, va
+    elif needs_table(pt, pid, va) and f == choices[0]:
+        is_ptbl, back_va = True, va & 0xFFC00000
+    return after.is_ptbl[f] == is_ptbl and after.back_va[f] == back_va
+
+
 def chosen_in_pool(cs: Containers, pt: PTPool, choices: list[int]) -> bool:
     """A free frame the container layer may hand out is one of the pool's, as a physical
     frame number too."""
@@ -1097,15 +1120,21 @@ def maps_new_page_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     x = z3.BitVec("addr", 32)
     steps = [run(choices_roundtrip, lambda: [choices]), run(chosen_in_pool, lambda: [cs, pt, choices]),
              run(new_entry_in_memory, lambda: [cs, pt, *s.args[:2], choices])]
+    f = z3.Int("frame")
     byte = run(mapped_at, lambda: [pt, s.pt_after, *s.args, choices, x])
     new_table = run(needs_table, lambda: [pt, *s.args[:2]])
+    notes = run(noted_at, lambda: [pt, s.pt_after, *s.args[:2], choices, f])
+    taken = run(allocated, lambda: [cs, pt, *s.args[:2], choices])
     success = s.results[0] == E_SUCC
     # apart, where va has a page table and where it needs one: 51 s, against 190 s as one
     conclusion = z3.And(*[r.result for r in steps],
                         z3.Implies(z3.And(success, z3.Not(new_table.result)), byte.result),
-                        z3.Implies(z3.And(success, new_table.result), byte.result))
-    return s.goal(conclusion, [a for r in [*steps, byte, new_table] for a in r.assumptions],
-                  replay_maps_new_page_only, {"addr": x})
+                        z3.Implies(z3.And(success, new_table.result), byte.result),
+                        z3.Implies(success, notes.result),
+                        z3.Implies(success, equal(CONTAINERS, s.lower_after.cs, taken.result)),
+                        *kept_but_memory(s, notes=True))
+    return s.goal(conclusion, [a for r in [*steps, byte, new_table, notes, taken] for a in r.assumptions],
+                  replay_maps_new_page_only, {"addr": x, "frame": f})
 
 
 def directory_byte(pt: PTPool, pid: Word, x: Word) -> bool:
@@ -1351,10 +1380,18 @@ def replay_clears_own_entry_only(impl: types.ModuleType | None, op: str, contain
 
 
 def replay_maps_new_page_only(impl: types.ModuleType | None, op: str, containers: Containers,
-                               choices: list[int], pt: PTPool, addr: Word, **kw: Any) -> None:
-    """After a success, memory at the case's address as `mapped_byte` says."""
-    err, _, before = run_admitted(impl, op, containers, choices, pt, kw)
-    assert err != E_SUCC or mapped_at(before, pt, kw["pid"], kw["va"], kw["writable"], choices, addr)
+                               choices: list[int], pt: PTPool, addr: Word, frame: int, **kw: Any) -> None:
+    """After a success: memory at the case's address as `mapped_byte` says, the frame's notes
+    as `noted_at` says, the containers `allocated`; the pool's sizes as they were."""
+    err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
+    pid, va = kw["pid"], kw["va"]
+    if err == E_SUCC:
+        assert mapped_at(before, pt, pid, va, kw["writable"], choices, addr)
+        assert not 0 <= frame < len(pt.is_ptbl) or noted_at(before, pt, pid, va, choices, frame)
+        assert lower.cs == allocated(containers, before, pid, va, choices)
+    changed = {"mem": before.mem, "is_ptbl": before.is_ptbl, "back_va": before.back_va}
+    assert dataclasses.replace(pt, **changed) == before
+    assert [len(pt.mem), len(pt.is_ptbl), len(pt.back_va)] == [len(x) for x in changed.values()]
 
 
 def replay_clears_own_directory_only(impl: types.ModuleType | None, op: str, containers: Containers,

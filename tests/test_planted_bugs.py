@@ -176,6 +176,8 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
         ("    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)\n", "    err = E_SUCC\n")]),
     "map_page_leaves_the_page_unzeroed": ("map_page", "maps_new_page_only", [
         ("    zero_frame(pt, frame)\n    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = False\n")]),
+    "map_page_notes_the_page_as_a_table": ("map_page", "maps_new_page_only", [
+        ("    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = True\n")]),
     "unmap_page_clears_the_next_entry": ("unmap_page", "clears_own_entry_only", [
         ("    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))\n",
          "    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va) + 1)\n")]),

@@ -30,10 +30,12 @@ from proofs.obligation import check
 from proofs.vm import (
     PID_DOMAINS,
     abstract,
+    allocated,
     entry_byte,
     invariant_at,
     isolation,
     mapped_at,
+    noted_at,
     page_keys,
     run_native,
     spec_frames,
@@ -307,9 +309,10 @@ def test_the_bytes_of_an_entry_are_the_four_at_its_address_natively_as_in_the_pr
 
 
 def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
-    """The footprint the proof states (`mapped_byte`), checked on the impl run natively at
-    every byte of the pages it touches and around them: a va with a page table, and one
-    that needs a new one (USER_PAGES spans two page tables)."""
+    """The footprint the proof states (`mapped_byte`, `noted_at`, `allocated`), checked on
+    the impl run natively at every byte of the pages it touches and around them, and at
+    every frame's notes: a va with a page table, and one that needs a new one (USER_PAGES
+    spans two page tables)."""
     table = impl_container.container_init(CFG, NFRAMES)
     pt = impl_vm.pt_init(CFG, NFRAMES)
     assert impl_vm.map_page(table, pt, 0, USER_PAGES[0], True) == E_SUCC
@@ -322,7 +325,9 @@ def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
         pages = [0, *[(FIRST_FRAME + f) << 12 for f in choices]]
         touched = [x for base in pages for x in range(max(0, base - 8), base + 4096 + 8)]
         assert all(mapped_at(before, pt, 0, va, writable, choices, u32(x)) for x in touched)
-        assert pt.mem != before.mem
+        assert all(noted_at(before, pt, 0, va, choices, f) for f in range(NFRAMES))
+        assert lower.cs == allocated(cs, before, 0, va, choices)
+        assert pt.mem != before.mem and pt.back_va != before.back_va
         cs = lower.cs
 
 
