@@ -321,14 +321,13 @@ def _small_values(sort: z3.SortRef, n: int) -> list[z3.ExprRef]:
 
 
 VACUITY_MS = 20000
-# (with the lemmas, after a push). No try sets a solver parameter but the time limit:
-# setting any (even the seed to its default) makes Z3 search differently, and some goals are
-# proved only one way.
-# Z3 bit-blasts by default, and then cannot relate a word to an integer: not even that a
-# word made of an int below a bound is below that bound as a word (the frame the container
+# Z3 bit-blasts words by default, and then cannot relate a word to an integer: not even that
+# a word made of an int below a bound is below that bound as a word (the frame the container
 # layer hands out, in map_page's footprint, unknown at 60 s); as integers, in a second.
 INT_BLAST = {"smt.bv.solver": 2}
-# (lemmas given, asked after a push, solver parameters)
+# The ways a part is asked: (lemmas given, asked after a push, solver parameters). Only the
+# last sets a parameter: setting any (even the seed to its default) makes Z3 search
+# differently, and some goals are proved only one way.
 TRIES: tuple[tuple[bool, bool, dict[str, int]], ...] = (
     (False, False, {}), (True, False, {}), (True, True, {}), (False, True, {}), (True, False, INT_BLAST))
 # The share of the time limit each try gets, round after round: a part is often proved in a

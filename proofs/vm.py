@@ -1086,8 +1086,8 @@ def allocated(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int
 
 
 def noted_at(pt: PTPool, after: PTPool, pid: Word, va: Word, choices: list[int], f: int) -> bool:
-    """Frame f's notes in after are as map_page leaves them: the new page's name its page,
-    a new page table's its directory entry, any other frame's as they were."""
+    """Frame f's notes in after are as map_page leaves them: the new page's back pointer
+    names its page, a new page table's its directory entry; any other frame's as they were."""
     is_ptbl, back_va = pt.is_ptbl[f], pt.back_va[f]
     if f == mapped_frame(pt, pid, va, choices):
         is_ptbl, back_va = False, va
@@ -1110,11 +1110,13 @@ def new_entry_in_memory(cs: Containers, pt: PTPool, pid: Word, va: Word, choices
 
 
 def maps_new_page_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
-    """A success of the operation (`MAPS_NEW_PAGE`) leaves memory, at an address that is a
-    free constant and so at every one, as `mapped_byte` says: the new PTE, the new PDE and
-    zeroed page table where va had none, the zeroed page, and every other byte as it was:
-    map_page's footprint, as `vm.unmap_page.clears_own_entry_only` is unmap_page's. Steps:
-    the frames handed out are the pool's, and a new page table's entry is in memory."""
+    """map_page's footprint, as `vm.unmap_page.clears_own_entry_only` is unmap_page's. A
+    success of the operation (`MAPS_NEW_PAGE`) leaves memory, at an address that is a free
+    constant and so at every one, as `mapped_byte` says (the new PTE; the new PDE and a
+    zeroed page table where va had none; the zeroed page; every other byte as it was), a
+    frame's notes, at a frame that is a free constant, as `noted_at` says, the containers
+    `allocated`, and no other field of the pool changed. Steps: the frames handed out are
+    the pool's, and a new page table's entry is in memory."""
     s = Setting(op, impl)
     cs, pt, choices = s.lower().cs, s.pt(), s.lower().choices
     x = z3.BitVec("addr", 32)
