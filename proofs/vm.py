@@ -38,7 +38,7 @@ from impl.vm import (
 )
 from impl.x86 import PDX, PTE_ADDR, PTX
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
-from spec.container import Containers
+from spec.container import Containers, child_pid
 from spec.container import alloc as container_alloc
 from spec.container import free as container_free
 from spec.container import revoke as container_revoke
@@ -133,6 +133,16 @@ def parent_ok(cs: Containers, p: int) -> bool:
     return p not in cs.live or p == 0 or cs.live[p].parent in cs.live
 
 
+def shape_ok(cs: Containers, p: int) -> bool:
+    """A live container but the root sits in one of its parent's child slots
+    (`spec.container.child_pid`): the tree split builds, which revoke reads to know a
+    container has no children."""
+    if p not in cs.live or p == 0:
+        return True
+    parent = cs.live[p].parent
+    return 0 <= parent and child_pid(cs, parent, 0) <= p and p < child_pid(cs, parent, cs.max_children)
+
+
 def counts_ok(cs: Containers, pt: PTPool) -> bool:
     """The pool's sizes, and the containers count its pids and frames."""
     return sizes_ok(pt) and cs.nproc == int(pt.nproc) and cs.nframes == int(pt.nframes)
@@ -140,7 +150,8 @@ def counts_ok(cs: Containers, pt: PTPool) -> bool:
 
 def layout_ok(cs: Containers, pt: PTPool) -> bool:
     """The sizes, and the containers' pids and frames are in the pool's range."""
-    return (counts_ok(cs, pt) and all(live_ok(cs, pt, p) and parent_ok(cs, p) for p in cs.live)
+    return (counts_ok(cs, pt)
+            and all(live_ok(cs, pt, p) and parent_ok(cs, p) and shape_ok(cs, p) for p in cs.live)
             and all(owned_ok(cs, pt, f) for f in cs.owner))
 
 
@@ -285,7 +296,8 @@ def kernel_byte_ok(pt: PTPool, a: Word) -> bool:
 
 def layout_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
     """`layout_ok` at pid p and frame f."""
-    return counts_ok(cs, pt) and live_ok(cs, pt, p) and parent_ok(cs, p) and owned_ok(cs, pt, f)
+    return (counts_ok(cs, pt) and live_ok(cs, pt, p) and parent_ok(cs, p) and shape_ok(cs, p)
+            and owned_ok(cs, pt, f))
 
 
 def kernel_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
@@ -934,7 +946,22 @@ def back_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Wor
     return f not in cs.owner or (live_ok(cs, pt, cs.owner[f]) and table_key_ok(cs, pt, back_table(cs, pt, f)))
 
 
-# What `vm.user_write.invariant` assumes: the invariant at the points, and where their entries lead
+def page_frame(pt: PTPool, k: Word) -> int:
+    """The container frame page key k's PTE names."""
+    return int(pte_at(pt, k) >> 12) - FIRST_FRAME
+
+
+def table_frame(pt: PTPool, t: Word) -> int:
+    """The container frame table key t's PDE names."""
+    return int(pde_at(pt, t) >> 12) - FIRST_FRAME
+
+
+def frames_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
+    """`owned_ok` at the frames key k's PTE and table key t's PDE name."""
+    return owned_ok(cs, pt, page_frame(pt, k)) and owned_ok(cs, pt, table_frame(pt, t))
+
+
+# What the invariant obligations assume: the invariant at the points, and where their entries lead
 AROUND_POINTS = [*INVARIANT_AT, key_at, back_at]
 
 
@@ -1145,14 +1172,22 @@ def directory_byte(pt: PTPool, pid: Word, x: Word) -> bool:
     return (base | PDX(pt.userlo) << 2) <= x and x < base + ((PDX(pt.userhi - 1) + 1) << 2)
 
 
-def torn_byte(pt: PTPool, pid: Word, x: Word) -> int:
-    """The byte at x once pid's user page-directory entries are cleared."""
-    return 0 if directory_byte(pt, pid, x) else pt.mem[x]
+def torn_byte(pt: PTPool, pid: Word, x: Word, cleared: bool = True) -> int:
+    """The byte at x once pid's user page-directory entries are cleared (as it was, if not
+    `cleared`)."""
+    return 0 if cleared and directory_byte(pt, pid, x) else pt.mem[x]
 
 
-def torn_at(pt: PTPool, after: PTPool, pid: Word, x: Word) -> bool:
+def torn_at(pt: PTPool, after: PTPool, pid: Word, x: Word, cleared: bool = True) -> bool:
     """The byte at x in after is as teardown leaves pid's address space in pt."""
-    return after.mem[x] == torn_byte(pt, pid, x)
+    return after.mem[x] == torn_byte(pt, pid, x, cleared)
+
+
+def tears_down(cs: Containers, pt: PTPool, pid: Word) -> bool:
+    """pid is a live process of the pool, its parent live, and the container layer revokes
+    it: what a successful teardown finds."""
+    return (pid < pt.nproc and int(pid) in cs.live and tree_ok(cs, pt, pid)
+            and container_revoke(cs, int(pid))[0] == E_SUCC)
 
 
 def revoked(cs: Containers, pid: Word) -> Containers:
@@ -1161,20 +1196,21 @@ def revoked(cs: Containers, pid: Word) -> Containers:
 
 
 def clears_own_directory_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
-    """A success of the operation (`CLEARS_OWN_DIRECTORY`) revoked pid's container
-    (`revoked`), clears pid's user page-directory entries and changes no other byte of
+    """A success of the operation (`CLEARS_OWN_DIRECTORY`) found pid as `tears_down` says,
+    revoked pid's container (`revoked`), clears pid's user page-directory entries and changes no other byte of
     memory, at an address that is a free constant and so at every one (`torn_byte`); no
     other field of the pool changes: teardown's footprint."""
     s = Setting(op, impl)
     cs, pt, after = s.lower().cs, s.pt(), s.pt_after
     x = z3.BitVec("addr", 32)
+    found = run(tears_down, lambda: [cs, pt, s.args[0]])
     byte = run(torn_at, lambda: [pt, after, s.args[0], x])
     back = run(revoked, lambda: [cs, s.args[0]])
     success = s.results[0] == E_SUCC
-    conclusion = z3.And(z3.Implies(success, byte.result),
+    conclusion = z3.And(z3.Implies(success, found.result), z3.Implies(success, byte.result),
                         z3.Implies(success, equal(CONTAINERS, s.lower_after.cs, back.result)),
                         *kept_but_memory(s))
-    return s.goal(conclusion, [a for r in (byte, back) for a in r.assumptions],
+    return s.goal(conclusion, [a for r in (found, byte, back) for a in r.assumptions],
                   replay_clears_own_directory_only, {"addr": x})
 
 
@@ -1216,6 +1252,7 @@ class Points:
         self.f, self.p = z3.Int("frame"), z3.Int("pid_at")
         self.runs = [run(part, lambda part=part: [self.cs, self.pt, *self.points()])
                      for part in AROUND_POINTS]
+        self.steps: list[Any] = []
 
     def points(self) -> list[Any]:
         return [self.k, self.t, self.f, self.p, self.a]
@@ -1226,9 +1263,14 @@ class Points:
         self.runs.append(out)
         return out.result
 
+    def step(self, fn: Any, *args: Any) -> None:
+        """fn's result, proved before the invariant and then a lemma of it."""
+        self.steps.append(run(fn, lambda: list(args)))
+
     def goal(self, cs_after: Containers, replay: Any, named: dict[str, z3.ExprRef],
-             replay_extra: dict[str, Any]) -> Goal:
-        """The invariant at the points, after: the containers `cs_after` and the written memory."""
+             replay_extra: dict[str, Any], hints: list[z3.ExprRef] | None = None) -> Goal:
+        """The invariant at the points, after: the containers `cs_after` and the written memory
+        (the steps first)."""
         kept = [run(part, lambda part=part: [cs_after, self.after, *self.points()]) for part in INVARIANT_AT]
         cs, pt = self.cs, self.pt
         given = [z3.BoolVal(r.result) if isinstance(r.result, bool) else r.result
@@ -1238,9 +1280,9 @@ class Points:
                   "pt": Shown(PTPOOL, pt, _pool_size(pt)),
                   "written": Shown(MEM, self.after.mem, _pool_size(pt)),
                   **{name: Shown(WORD if z3.is_bv(x) else INT, x) for name, x in {**named, **points}.items()}}
-        return Goal([*given, *[x for r in self.runs + kept for x in r.assumptions]],
-                    z3.And(*[r.result for r in kept]), inputs, sizes=_sizes(cs, pt), replay=replay,
-                    replay_extra=replay_extra)
+        return Goal([*given, *[x for r in self.runs + self.steps + kept for x in r.assumptions]],
+                    z3.And(*[r.result for r in self.steps + kept]), inputs, sizes=_sizes(cs, pt),
+                    replay=replay, replay_extra=replay_extra, hints=hints or [])
 
 
 @obligation("vm.user_write.invariant")
@@ -1272,6 +1314,114 @@ def unmap_invariant(impl: types.ModuleType = impl_vm, cleared: bool = True) -> G
     s.given(reads_unmapped, s.cs, s.pt, s.after, pid, va, cleared, *s.points())
     cs_after = s.given(freed, s.cs, s.pt, pid, va)
     return s.goal(cs_after, replay_unmap_invariant, {"pid": pid, "va": va}, {"cleared": cleared})
+
+
+def reads_torn(cs: Containers, pt: PTPool, after: PTPool, pid: Word, cleared: bool,
+               k: Word, t: Word, f: int, p: int, a: Word) -> bool:
+    """At every byte `invariant_at` reads at its points, memory is as teardown leaves it."""
+    return all(torn_at(pt, after, pid, x, cleared) for x in read_bytes(cs, pt, k, t, f, p, a))
+
+
+def torn_page(cs: Containers, pt: PTPool, after: PTPool, pid: Word, k: Word) -> bool:
+    """At page key k of the pool: pid's PTE reads as absent, another process's PDE and PTE
+    as they were."""
+    if not in_keys(pt, k) or pid_of(k) >= pt.nproc:
+        return True
+    if pid_of(k) == pid:
+        return pte_at(after, k) == 0
+    return page_pde(after, k) == page_pde(pt, k) and pte_at(after, k) == pte_at(pt, k)
+
+
+def torn_table(cs: Containers, pt: PTPool, after: PTPool, pid: Word, t: Word) -> bool:
+    """At table key t of the pool: pid's PDE reads as absent, another process's as it was."""
+    if not in_table_keys(pt, t) or pid_of(t) >= pt.nproc:
+        return True
+    if pid_of(t) == pid:
+        return pde_at(after, t) == 0
+    return pde_at(after, t) == pde_at(pt, t)
+
+
+def owner_word(cs: Containers, pt: PTPool, pid: Word, f: int) -> bool:
+    """The owner of frame f, as a word, is one of the pool's pids, and is pid only if it is."""
+    if f not in cs.owner:
+        return True
+    w = u32(cs.owner[f])
+    return w < pt.nproc and (w == pid) == (cs.owner[f] == int(pid))
+
+
+def torn_frame(cs: Containers, pt: PTPool, after: PTPool, pid: Word, f: int) -> bool:
+    """A frame another process owns: the PDE and PTE its back pointer names are as they were."""
+    if f not in cs.owner or cs.owner[f] == int(pid):
+        return True
+    owner, va = u32(cs.owner[f]), pt.back_va[f]
+    return (get_pdir_entry(after, owner, PDX(va)) == get_pdir_entry(pt, owner, PDX(va))
+            and get_ptbl_entry_by_va(after, owner, va) == get_ptbl_entry_by_va(pt, owner, va))
+
+
+def owner_kept(cs: Containers, cs_after: Containers, pid: Word, g: int) -> bool:
+    """Frame g, if another process owns it, is still its own once pid is revoked."""
+    return (g not in cs.owner or cs.owner[g] == int(pid)
+            or (g in cs_after.owner and cs_after.owner[g] == cs.owner[g]))
+
+
+def page_owner_kept(cs: Containers, pt: PTPool, cs_after: Containers, pid: Word, k: Word) -> bool:
+    """`owner_kept` at the frame page key k's PTE maps, for a key of another process."""
+    if not in_keys(pt, k) or pid_of(k) >= pt.nproc or pid_of(k) == pid or pte_at(pt, k) & PTE_P == 0:
+        return True
+    return owner_kept(cs, cs_after, pid, page_frame(pt, k))
+
+
+def table_owner_kept(cs: Containers, pt: PTPool, cs_after: Containers, pid: Word, t: Word) -> bool:
+    """`owner_kept` at the page table table key t's PDE names, for a key of another process."""
+    if not in_table_keys(pt, t) or pid_of(t) >= pt.nproc or pid_of(t) == pid or pde_at(pt, t) & PTE_P == 0:
+        return True
+    return owner_kept(cs, cs_after, pid, table_frame(pt, t))
+
+
+@obligation("vm.teardown.invariant")
+def teardown_invariant(impl: types.ModuleType = impl_vm, cleared: bool = True) -> Goal:
+    """teardown keeps the invariant: where pid may be torn down (`tears_down`), clearing its
+    user page-directory entries and revoking its container leaves the invariant at a page
+    key, a table key, a frame, a pid and a kernel address that are free constants, given it
+    before there and where their entries lead, and memory where the points read as teardown
+    leaves it (so every memory `vm.teardown.clears_own_directory_only` shows it leaves).
+    Steps: the points' entries read as cleared (pid's) or as they were (another's); the
+    frames another process owns stay its own. With the directory kept while the container
+    is revoked (`cleared=False`) it fails: tests/test_vm.py."""
+    s = Points()
+    pid = z3.BitVec("pid", 32)
+    s.given(frames_at, s.cs, s.pt, *s.points())
+    s.given(tears_down, s.cs, s.pt, pid)
+    s.given(reads_torn, s.cs, s.pt, s.after, pid, cleared, *s.points())
+    cs_after = s.given(revoked, s.cs, pid)
+    s.step(torn_page, s.cs, s.pt, s.after, pid, s.k)
+    s.step(torn_table, s.cs, s.pt, s.after, pid, s.t)
+    s.step(owner_word, s.cs, s.pt, pid, s.f)
+    s.step(torn_frame, s.cs, s.pt, s.after, pid, s.f)
+    s.step(page_owner_kept, s.cs, s.pt, cs_after, pid, s.k)
+    s.step(table_owner_kept, s.cs, s.pt, cs_after, pid, s.t)
+    # revoke asks whether pid has a child; pid_at is one exactly if it sits in that slot
+    slot = s.p - 1 - z3.BV2Int(pid) * s.cs.max_children
+    return s.goal(cs_after, replay_teardown_invariant, {"pid": pid}, {"cleared": cleared}, hints=[slot])
+
+
+def replay_teardown_invariant(impl: types.ModuleType | None, containers: Containers, pt: PTPool,
+                              written: PhysMem, pid: Word, key: Word, table: Word, byte: Word,
+                              frame: int, pid_at: int, cleared: bool = True) -> None:
+    """The steps and the invariant at the case's points with pid torn down, given it before
+    (and where the points' entries lead) and the bytes they read as teardown leaves them."""
+    after = dataclasses.replace(pt, mem=written)
+    points = [key, table, frame, pid_at, byte]
+    if not (around_points(containers, pt, after, points) and frames_at(containers, pt, *points)
+            and tears_down(containers, pt, pid)
+            and reads_torn(containers, pt, after, pid, cleared, *points)):
+        raise InvalidCase("the case breaks the obligation's hypotheses")
+    cs_after = revoked(containers, pid)
+    assert torn_page(containers, pt, after, pid, key) and torn_table(containers, pt, after, pid, table)
+    assert owner_word(containers, pt, pid, frame) and torn_frame(containers, pt, after, pid, frame)
+    assert page_owner_kept(containers, pt, cs_after, pid, key)
+    assert table_owner_kept(containers, pt, cs_after, pid, table)
+    assert invariant_at(cs_after, after, *points)
 
 
 # Written, not yet registered: see docs/vm.md, "Open".
@@ -1403,6 +1553,7 @@ def replay_clears_own_directory_only(impl: types.ModuleType | None, op: str, con
     says; every other field as it was."""
     err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
     if err == E_SUCC:
+        assert tears_down(containers, before, kw["pid"])
         assert torn_at(before, pt, kw["pid"], addr)
         assert lower.cs == revoked(containers, kw["pid"])
     assert same_but_memory(before, pt)

@@ -40,7 +40,9 @@ from proofs.vm import (
     run_native,
     spec_frames,
     table_keys,
+    teardown_invariant,
     teardown_quota_back,
+    tears_down,
     torn_at,
     unmap_invariant,
     user_write_invariant,
@@ -244,7 +246,8 @@ def everywhere_ok(cs: spec_container.Containers, pt: impl_vm.PTPool) -> bool:
 def test_the_invariant_at_every_point_is_the_invariant() -> None:
     """`invariant_at`, the pointwise invariant the VM invariant obligations state, holds at
     every point exactly where `vm_ok` holds: on a reachable state and on each of its
-    corruptions (an entry, a kernel byte, a frame's notes, the containers, the sizes)."""
+    corruptions (an entry, a kernel byte, a frame's notes, the containers, the sizes, the
+    container tree's shape)."""
     cfg = Config(NUM_PROC=3, ROOT_QUOTA=12, VM_USERLO=0x40000000, VM_USERHI=0x40003000)
     table = impl_container.container_init(cfg, 8)
     pt = impl_vm.pt_init(cfg, 8)
@@ -270,7 +273,8 @@ def test_the_invariant_at_every_point_is_the_invariant() -> None:
              (cs, dataclasses.replace(pt, back_va=[u32(v + 4096) for v in pt.back_va])),
              (dataclasses.replace(cs, owner=cs.owner.set(free, 1)), pt),
              (dataclasses.replace(cs, owner=cs.owner.set(of_1, 0)), pt),
-             (dataclasses.replace(cs, live=cs.live.remove(1)), pt)]
+             (dataclasses.replace(cs, live=cs.live.remove(1)), pt),
+             (dataclasses.replace(cs, live=cs.live.set(1, dataclasses.replace(cs.live[1], parent=1))), pt)]
     verdicts = [vm_ok(c, p) for c, p in cases]
     assert verdicts[:2] == [True, True] and not any(verdicts[2:])  # a read-only page is a valid state
     for (c, p), verdict in zip(cases, verdicts, strict=True):
@@ -292,6 +296,17 @@ def test_unmap_invariant_is_proved_and_fails_with_a_failing_replay_with_the_entr
     frame its process no longer owns."""
     assert check("vm.unmap_page.invariant", unmap_invariant(), timeout_s=300).ok
     result = check("vm.unmap_page.invariant", unmap_invariant(cleared=False), timeout_s=300,
+                   replay_dir=tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+def test_teardown_invariant_is_proved_and_fails_with_a_failing_replay_with_the_directory_kept(
+        tmp_path: Path) -> None:
+    """Revoking the container but keeping the page directory breaks the invariant: a PDE
+    names a page table of a process that is gone."""
+    assert check("vm.teardown.invariant", teardown_invariant(), timeout_s=300).ok
+    result = check("vm.teardown.invariant", teardown_invariant(cleared=False), timeout_s=300,
                    replay_dir=tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
@@ -332,14 +347,15 @@ def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
 
 
 def test_teardown_leaves_memory_as_torn_byte_says_natively() -> None:
-    """The footprint the proof states (`torn_byte`), checked on teardown run natively at
+    """The footprint the proof states (`tears_down` before, `torn_byte`), checked on teardown run natively at
     every byte of the page directories and of a page and page table the process had."""
     table = impl_container.container_init(CFG, NFRAMES)
     pt = impl_vm.pt_init(CFG, NFRAMES)
     assert impl_container.container_split(table, 0, 4) == (E_SUCC, 1)
     for va in (USER_PAGES[0], USER_PAGES[-1]):
         assert impl_vm.map_page(table, pt, 1, va, True) == E_SUCC
-    before = copy.deepcopy(pt)
+    before, cs = copy.deepcopy(pt), abstract_containers(table)
+    assert tears_down(cs, before, u32(1))
     assert impl_vm.pt_teardown(table, pt, u32(1)) == E_SUCC
     frames = [(FIRST_FRAME + f) << 12 for f in range(NFRAMES) if before.is_ptbl[f] or before.back_va[f]]
     touched = [*range(CFG.NUM_PROC << 12), *[x for base in frames for x in range(base, base + 4096)]]
