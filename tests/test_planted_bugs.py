@@ -3,9 +3,7 @@ counterexample, and the replay file written for it fails under pytest as well.""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,31 +19,13 @@ from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
 from proofs.runner import TIMEOUT_S, limit
+from tests.checking import checked, fails_on_the_impl, run_replay
 from tests.mutants import Edit, mutant
 
-ROOT = Path(__file__).resolve().parents[1]
 
-def run_replay(path: str, tmp_path: Path, mutants: bool = True) -> subprocess.CompletedProcess[str]:
-    """pytest on a replay file, in a fresh process that can import the mutants (or not)."""
-    search = [str(tmp_path), str(ROOT)] if mutants else [str(ROOT)]
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", path],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(search)},
-    )
-
-
-def fails_on_the_impl(replay: subprocess.CompletedProcess[str]) -> None:
-    """The replay's one test failed, and on the impl (an assertion or a crash), not by
-    refusing its case as one the obligation does not assume."""
-    assert replay.returncode == 1, replay.stdout + replay.stderr
-    assert "1 failed" in replay.stdout
-    assert "obligation.InvalidCase:" not in replay.stdout, replay.stdout
-
-
-def planted_check(name: str, goal: Goal, tmp_path: Path) -> Result:
+def planted_check(name: str, build: Callable[[], Goal], tmp_path: Path) -> Result:
     """The check, within the limit `python -m proofs` gives the obligation of that name."""
-    return check(name, goal, timeout_s=limit(name, TIMEOUT_S), replay_dir=tmp_path / "replay")
+    return checked(name, build, limit(name, TIMEOUT_S), tmp_path / "replay")
 
 
 # name: (operation, obligation kind that must fail, edits to impl/message.py)
@@ -79,7 +59,7 @@ def test_planted_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_pa
     op, kind, edits = BUGS[bug]
     broken = mutant(impl_message, f"mutant_{bug}", edits, tmp_path)
     name = f"message.{op}.{kind}"
-    result = planted_check(name, BUILDERS[kind](op, broken), tmp_path)
+    result = planted_check(name, lambda: BUILDERS[kind](op, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "table = MsgTable(" in result.detail
     assert result.replay_file
@@ -136,7 +116,7 @@ X86_BUILDERS = {
 def test_planted_x86_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
     name, edits = X86_BUGS[bug]
     broken = mutant(impl_x86, f"x86_mutant_{bug}", edits, tmp_path)
-    result = planted_check(name, X86_BUILDERS[name](broken), tmp_path)
+    result = planted_check(name, lambda: X86_BUILDERS[name](broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "mem = " in result.detail
     assert result.replay_file
@@ -209,7 +189,7 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     broken = mutant(impl, f"{layer}_mutant_{bug}", edits, tmp_path)
     kinds = getattr(proofs, "KINDS", {})
     builder = kinds[kind] if kind in kinds else getattr(proofs, {"invariant": "preserves"}.get(kind, kind))
-    result = planted_check(f"{layer}.{op}.{kind}", builder(op, broken), tmp_path)
+    result = planted_check(f"{layer}.{op}.{kind}", lambda: builder(op, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert shown in result.detail
     replay = run_replay(result.replay_file, tmp_path)
@@ -228,7 +208,7 @@ BOOT_BUGS: dict[str, list[Edit]] = {
 @pytest.mark.parametrize("bug", sorted(BOOT_BUGS))
 def test_planted_boot_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
     broken = mutant(impl_vm, f"vm_mutant_{bug}", BOOT_BUGS[bug], tmp_path)
-    result = planted_check("vm.init.refines", proofs_vm.init_refines(broken), tmp_path)
+    result = planted_check("vm.init.refines", lambda: proofs_vm.init_refines(broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "NUM_PROC = " in result.detail
     replay = run_replay(result.replay_file, tmp_path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -153,3 +154,24 @@ def test_a_scaled_obligation_gets_that_multiple_of_the_limit() -> None:
     runner.discover()
     assert runner.limit("vm.unmap_page.refines", 300.0) == 600.0
     assert runner.limit("vm.copyin.refines", 300.0) == 300.0
+
+
+def test_a_check_apart_answers_as_check_does(tmp_path: Path) -> None:
+    x = z3.Int("x")
+    goal = Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x])
+    result = runner.check_apart("demo.false.refines", lambda: goal, 20, tmp_path)
+    assert result.status == "counterexample" and "x = 4" in result.detail
+    assert runner.check_apart("demo.true.refines", lambda: Goal([x > 3], x > 2, {"x": Shown(INT, x)}), 20).ok
+
+
+def test_a_check_that_runs_past_its_limit_is_stopped_and_shows_where_it_was(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(runner, "GRACE_S", 0.5)
+
+    def never_built() -> Goal:
+        time.sleep(600)
+        raise AssertionError("not reached")
+
+    result = runner.check_apart("demo.hangs.refines", never_built, 1.0)
+    assert result.status == "timeout"
+    assert "no answer within 1 s" in result.detail and "in never_built" in result.detail
