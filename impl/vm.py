@@ -71,8 +71,8 @@ def kern_ptbl() -> Word:
 
 
 def frame_base(f: int) -> Word:
-    """The physical address of container frame f."""
-    return u32(FIRST_FRAME + f) << 12
+    """The physical address of container frame f, a 32-bit word as the C shift makes it."""
+    return u32(u32(FIRST_FRAME + f) << 12)
 
 
 def is_user_pdx(pt: PTPool, pdx: Word) -> bool:

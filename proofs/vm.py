@@ -36,7 +36,7 @@ from impl.vm import (
     ptbl_entry_addr,
     user_pa,
 )
-from impl.x86 import PDX, PTE_ADDR, PTX
+from impl.x86 import PDX, PTE_ADDR, PTX, phys_load32
 from spec.abi import E_SUCC, FIRST_FRAME, MAX_PROC, PTE_A, PTE_D, PTE_P, PTE_U, PTE_W, Config
 from spec.container import Containers, can_consume, child_pid
 from spec.container import alloc as container_alloc
@@ -287,11 +287,17 @@ def owned_ok(cs: Containers, pt: PTPool, f: int) -> bool:
     return f not in cs.owner or (0 <= f and f < int(pt.nframes) and cs.owner[f] in cs.live)
 
 
-def kernel_byte_ok(pt: PTPool, a: Word) -> bool:
-    """`kernel_ok` at one address."""
+def kernel_byte(pt: PTPool, a: Word) -> bool:
+    """a is a byte the kernel keeps as boot left it: of a page directory's kernel entries,
+    or of the kernel's page table."""
     in_directories = a < pt.nproc << 12 and not is_user_pdx(pt, (a >> 2) & 0x3FF)
     in_kernel_table = kern_ptbl() <= a and a < kern_ptbl() + PAGE_SIZE
-    return not (in_directories or in_kernel_table) or boot_byte_ok(pt, a)
+    return in_directories or in_kernel_table
+
+
+def kernel_byte_ok(pt: PTPool, a: Word) -> bool:
+    """`kernel_ok` at one address."""
+    return not kernel_byte(pt, a) or boot_byte_ok(pt, a)
 
 
 def layout_at(cs: Containers, pt: PTPool, k: Word, t: Word, f: int, p: int, a: Word) -> bool:
@@ -617,7 +623,7 @@ def page_apart(cs: Containers, pt: PTPool, pid: Word, va: Word, n: Word, k: Word
 
 def outside(c: int, a: Word) -> bool:
     """Address a lies outside container frame c."""
-    return not (frame_base(c) <= a and a < frame_base(c) + PAGE_SIZE)
+    return not (frame_base(c) <= a and a < u32(frame_base(c) + PAGE_SIZE))
 
 
 def entry_outside(cs: Containers, c: int, a: Word) -> bool:
@@ -1083,17 +1089,28 @@ def byte_of(word: Word, a: Word, x: Word) -> int:
     return u8(word >> ((x - a) << 3))
 
 
+def new_pte_addr(pt: PTPool, pid: Word, va: Word, choices: list[int]) -> Word:
+    """Where map_page writes pid's PTE for va: in the page table the PDE after names."""
+    return PTE_ADDR(mapped_pde(pt, pid, va, choices)) | PTX(va) << 2
+
+
+def in_new_frames(pt: PTPool, pid: Word, va: Word, choices: list[int], x: Word) -> bool:
+    """x is in a frame map_page zeroes: the new page's, or a new page table's."""
+    return (not outside(mapped_frame(pt, pid, va, choices), x)
+            or (needs_table(pt, pid, va) and not outside(choices[0], x)))
+
+
 def mapped_byte(pt: PTPool, pid: Word, va: Word, writable: bool, choices: list[int], x: Word) -> int:
     """The byte at x once map_page has put a new zeroed page at pid's va, and a new zeroed
     page table first where va had none: the new entries, zeros, or the byte as it was."""
     pde_addr = pdir_entry_addr(pid, PDX(va))
-    pte_addr = PTE_ADDR(mapped_pde(pt, pid, va, choices)) | PTX(va) << 2
+    pte_addr = new_pte_addr(pt, pid, va, choices)
     if u32(x - pte_addr) < 4:
         return byte_of(mapped_pte(pt, pid, va, writable, choices), pte_addr, x)
     new_table = needs_table(pt, pid, va)
     if new_table and u32(x - pde_addr) < 4:
         return byte_of(mapped_pde(pt, pid, va, choices), pde_addr, x)
-    if not outside(mapped_frame(pt, pid, va, choices), x) or (new_table and not outside(choices[0], x)):
+    if in_new_frames(pt, pid, va, choices, x):
         return 0
     return pt.mem[x]
 
@@ -1102,6 +1119,35 @@ def mapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool, ch
               x: Word) -> bool:
     """The byte at x in after is as map_page leaves pid's va in pt."""
     return after.mem[x] == mapped_byte(pt, pid, va, writable, choices, x)
+
+
+def mapped_word(pt: PTPool, pid: Word, va: Word, writable: bool, choices: list[int], a: Word) -> Word:
+    """The word at a, a four-aligned address (as every entry's is), once map_page has put a
+    new zeroed page at pid's va: `mapped_byte` a word at a time, so that a claim about an
+    entry is about one word, not four bytes."""
+    if len(pt.mem) < 4 or a > len(pt.mem) - 4:
+        return u32(0)
+    if a == new_pte_addr(pt, pid, va, choices):
+        return mapped_pte(pt, pid, va, writable, choices)
+    if needs_table(pt, pid, va) and a == pdir_entry_addr(pid, PDX(va)):
+        return mapped_pde(pt, pid, va, choices)
+    if in_new_frames(pt, pid, va, choices, a):
+        return u32(0)
+    return phys_load32(pt.mem, a)
+
+
+def unwritten(pt: PTPool, pid: Word, va: Word, choices: list[int], a: Word) -> bool:
+    """The word at a is none map_page writes: not the new PTE, not a new PDE, in neither
+    new frame (so `mapped_word` is the word as it was)."""
+    return (a != new_pte_addr(pt, pid, va, choices)
+            and not (needs_table(pt, pid, va) and a == pdir_entry_addr(pid, PDX(va)))
+            and not in_new_frames(pt, pid, va, choices, a))
+
+
+def word_mapped_at(pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool, choices: list[int],
+                   a: Word) -> bool:
+    """The word at a in after is as map_page leaves pid's va in pt."""
+    return phys_load32(after.mem, a) == mapped_word(pt, pid, va, writable, choices, a)
 
 
 def allocated(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int]) -> Containers:
@@ -1154,16 +1200,17 @@ def maps_new_page_only(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     new_table = run(needs_table, lambda: [pt, *s.args[:2]])
     notes = run(noted_at, lambda: [pt, s.pt_after, *s.args[:2], choices, f])
     taken = run(allocated, lambda: [cs, pt, *s.args[:2], choices])
+    found = run(maps, lambda: [cs, pt, *s.args[:2], choices])
     success = s.results[0] == E_SUCC
     # apart, where va has a page table and where it needs one: 51 s, against 190 s as one
-    conclusion = z3.And(*[r.result for r in steps],
+    conclusion = z3.And(*[r.result for r in steps], z3.Implies(success, found.result),
                         z3.Implies(z3.And(success, z3.Not(new_table.result)), byte.result),
                         z3.Implies(z3.And(success, new_table.result), byte.result),
                         z3.Implies(success, notes.result),
                         z3.Implies(success, equal(CONTAINERS, s.lower_after.cs, taken.result)),
                         *kept_but_memory(s, notes=True))
-    return s.goal(conclusion, [a for r in [*steps, byte, new_table, notes, taken] for a in r.assumptions],
-                  replay_maps_new_page_only, {"addr": x, "frame": f})
+    assumed = [a for r in [*steps, byte, new_table, notes, taken, found] for a in r.assumptions]
+    return s.goal(conclusion, assumed, replay_maps_new_page_only, {"addr": x, "frame": f})
 
 
 def directory_byte(pt: PTPool, pid: Word, x: Word) -> bool:
@@ -1237,6 +1284,18 @@ def reads_unmapped(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Wor
     return all(unmapped_at(pt, after, pid, va, x, cleared) for x in read_bytes(cs, pt, k, t, f, p, a))
 
 
+def rewritten(pt: PTPool, notes: bool = False) -> PTPool:
+    """pt with a fresh memory of the same length (and, with `notes`, fresh frame notes):
+    any state an operation may leave, before hypotheses say what it wrote."""
+    word, byte = z3.BitVecSort(32), z3.BitVecSort(8)
+    written = {pt.mem.leaves[-1]: z3.Array(fresh_name("written"), word, byte)}
+    if notes:
+        written[pt.is_ptbl.leaves[-1]] = z3.Array(fresh_name("is_ptbl"), z3.IntSort(), z3.BoolSort())
+        written[pt.back_va.leaves[-1]] = z3.Array(fresh_name("back_va"), z3.IntSort(), word)
+    return unflatten(PTPOOL, [next((w for x, w in written.items() if x.eq(leaf)), leaf)
+                              for leaf in flatten(PTPOOL, pt)])
+
+
 class Points:
     """A pool and containers with the invariant before at a page key, a table key, a frame,
     a pid and a kernel address that are free constants (and where their entries lead:
@@ -1247,13 +1306,7 @@ class Points:
     def __init__(self, notes: bool = False) -> None:
         self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
         self.notes = notes  # the frames' notes written too
-        word, byte = z3.BitVecSort(32), z3.BitVecSort(8)
-        written = {self.pt.mem.leaves[-1]: z3.Array(fresh_name("written"), word, byte)}
-        if notes:
-            written[self.pt.is_ptbl.leaves[-1]] = z3.Array(fresh_name("is_ptbl"), z3.IntSort(), z3.BoolSort())
-            written[self.pt.back_va.leaves[-1]] = z3.Array(fresh_name("back_va"), z3.IntSort(), word)
-        self.after = unflatten(PTPOOL, [next((w for x, w in written.items() if x.eq(leaf)), leaf)
-                                        for leaf in flatten(PTPOOL, self.pt)])
+        self.after = rewritten(self.pt, notes)
         self.k, self.t, self.a = z3.BitVec("key", 32), z3.BitVec("table", 32), z3.BitVec("byte", 32)
         self.f, self.p = z3.Int("frame"), z3.Int("pid_at")
         self.runs = [run(part, lambda part=part: [self.cs, self.pt, *self.points()])
@@ -1478,6 +1531,41 @@ def replay_frames_chosen(impl: types.ModuleType | None, containers: Containers, 
     assert frames_chosen(containers, pt, [choice0, choice1])
 
 
+@obligation("vm.map_page.maps_words")
+def map_words(aligned: bool = True) -> Goal:
+    """`mapped_word` is `mapped_byte` four bytes at a time: in any pool, a memory whose four
+    bytes at an aligned address are as `mapped_byte` says (as `vm.map_page.maps_new_page_only`
+    shows map_page leaves every byte) holds the word `mapped_word` says there. What lets
+    map_page's invariant assume its entries a word at a time. At any address
+    (`aligned=False`) it fails: a word across the new PTE's edge is neither."""
+    pt = fresh(PTPOOL, "pt")
+    after = rewritten(pt)
+    pid, va, a = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.BitVec("addr", 32)
+    writable = z3.Bool("writable")
+    choices = [z3.Int("choice0"), z3.Int("choice1")]
+    # byte by byte: the four as one function would fork past the engine's paths
+    given = [run(mapped_at, lambda i=i: [pt, after, pid, va, writable, choices, a + i]) for i in range(4)]
+    claim = run(word_mapped_at, lambda: [pt, after, pid, va, writable, choices, a])
+    assumed = [x for r in [*given, claim] for x in r.assumptions]
+    return Goal([a & 3 == 0 if aligned else z3.BoolVal(True), *[g.result for g in given], *assumed],
+                claim.result,
+                {"pt": Shown(PTPOOL, pt, _pool_size(pt)), "written": Shown(MEM, after.mem, _pool_size(pt)),
+                 **{n: Shown(WORD, x) for n, x in {"pid": pid, "va": va, "addr": a}.items()},
+                 "writable": Shown(BOOL, writable), "choice0": Shown(INT, choices[0]),
+                 "choice1": Shown(INT, choices[1])},
+                sizes=[pt.mem.length], replay=replay_map_words,
+                replay_extra={"aligned": aligned})
+
+
+def replay_map_words(impl: types.ModuleType | None, pt: PTPool, written: bytearray, pid: Word, va: Word,
+                     addr: Word, writable: bool, choice0: int, choice1: int, aligned: bool = True) -> None:
+    after, choices = dataclasses.replace(pt, mem=written), [choice0, choice1]
+    bytes_mapped = all(mapped_at(pt, after, pid, va, writable, choices, addr + i) for i in range(4))
+    if (aligned and addr & 3) or not bytes_mapped:
+        raise InvalidCase("the bytes at the address are not as map_page leaves them")
+    assert word_mapped_at(pt, after, pid, va, writable, choices, addr)
+
+
 def in_new_table(pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
     """Page key k is pid's, under the page table map_page adds for va, if it adds one."""
     return needs_table(pt, pid, va) and pid_of(k) == pid and PDX(va_of(k)) == PDX(va)
@@ -1511,13 +1599,33 @@ def new_table_empty_at(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va:
     return page_pde(after, k) == mapped_pde(pt, pid, va, choices) and pte_at(after, k) == 0
 
 
-def other_page_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
-                    choices: list[int], k: Word) -> bool:
-    """Any other key of the pool's pids: its PDE and PTE as they were."""
+def other_page_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                         choices: list[int], k: Word) -> bool:
+    """Any other key of the pool's pids, not under a new page table: map_page does not
+    write its PDE."""
     if (not in_keys(pt, k) or pid_of(k) >= pt.nproc or k == place(pid, va >> 12)
             or in_new_table(pt, pid, va, k)):
         return True
-    return page_pde(after, k) == page_pde(pt, k) and pte_at(after, k) == pte_at(pt, k)
+    return unwritten(pt, pid, va, choices, pdir_entry_addr(pid_of(k), PDX(va_of(k))))
+
+
+def table_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                    choices: list[int], t: Word) -> bool:
+    """A table key of the pool's pids other than a new page table's: map_page does not
+    write its PDE."""
+    if not in_table_keys(pt, t) or pid_of(t) >= pt.nproc:
+        return True
+    if needs_table(pt, pid, va) and t == table_of(pid, va >> 12):
+        return True
+    return unwritten(pt, pid, va, choices, pdir_entry_addr(pid_of(t), t >> PID_BITS))
+
+
+def new_frame_back(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                   choices: list[int], f: int) -> bool:
+    """The new page's frame, after: pid's, and its back pointer names va."""
+    cs_after = allocated(cs, pt, pid, va, choices)
+    return (f != mapped_frame(pt, pid, va, choices)
+            or (cs_after.owner[f] == int(pid) and after.back_va[f] == va))
 
 
 def table_mapped(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
@@ -1535,13 +1643,6 @@ def new_page_entry(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Wor
     """The new page's frame: the PTE its back pointer will name is the new one."""
     return (f != mapped_frame(pt, pid, va, choices)
             or get_ptbl_entry_by_va(after, pid, va) == mapped_pte(pt, pid, va, writable, choices))
-
-
-def new_table_entry(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
-                    choices: list[int], f: int) -> bool:
-    """A new page table's frame: the PDE its back pointer will name is the new one."""
-    return (not needs_table(pt, pid, va) or f != choices[0]
-            or get_pdir_entry(after, pid, PDX(va)) == mapped_pde(pt, pid, va, choices))
 
 
 def owned_entries_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
@@ -1573,8 +1674,9 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     s.given(maps, s.cs, s.pt, pid, va, choices)
     s.given(frames_chosen, s.cs, s.pt, choices)  # proved of every state: vm.map_page.frames_chosen
     cs_after = s.given(allocated, s.cs, s.pt, pid, va, choices)
-    for x in s.given(read_bytes, cs_after, s.after, *s.points()):
-        s.given(mapped_at, s.pt, s.after, pid, va, writable, choices, x)
+    for x in s.given(entries_read, cs_after, s.after, s.k, s.t, s.f):
+        s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
+    s.given(mapped_at, s.pt, s.after, pid, va, writable, choices, s.a)
     for g in (s.f, s.given(page_frame, s.after, s.k), s.given(table_frame, s.after, s.t)):
         s.given(noted_at if noted else notes_kept, s.pt, s.after, pid, va, choices, g)
     op = [s.cs, s.pt, s.after, pid, va, writable, choices]
@@ -1582,10 +1684,11 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
         s.step(own_pde_mapped, *op, s.k, new_table)
         s.step(own_pte_mapped, *op, s.k, new_table)
     s.step(new_table_empty_at, *op, s.k)
-    s.step(other_page_kept, *op, s.k)
+    s.step(other_page_unwritten, *op, s.k)
+    s.step(table_unwritten, *op, s.t)
     s.step(table_mapped, *op, s.t)
+    s.step(new_frame_back, *op, s.f)
     s.step(new_page_entry, *op, s.f)
-    s.step(new_table_entry, *op, s.f)
     s.step(owned_entries_kept, *op, s.f, True)
     s.step(owned_entries_kept, *op, s.f, False)
     named = {"pid": pid, "va": va, "writable": writable}
@@ -1608,8 +1711,9 @@ def replay_map_invariant(impl: types.ModuleType | None, containers: Containers, 
     cs_after = allocated(containers, pt, pid, va, choices)
     notes = noted_at if noted else notes_kept
     if not (around_points(containers, pt, after, points) and maps(containers, pt, pid, va, choices)
-            and all(mapped_at(pt, after, pid, va, writable, choices, x)
-                    for x in read_bytes(cs_after, after, *points))
+            and all(word_mapped_at(pt, after, pid, va, writable, choices, x)
+                    for x in entries_read(cs_after, after, key, table, frame))
+            and mapped_at(pt, after, pid, va, writable, choices, byte)
             and all(notes(pt, after, pid, va, choices, g)
                     for g in (frame, page_frame(after, key), table_frame(after, table)))):
         raise InvalidCase("the case breaks the obligation's hypotheses")
@@ -1733,6 +1837,7 @@ def replay_maps_new_page_only(impl: types.ModuleType | None, op: str, containers
     err, lower, before = run_admitted(impl, op, containers, choices, pt, kw)
     pid, va = kw["pid"], kw["va"]
     if err == E_SUCC:
+        assert maps(containers, before, pid, va, choices)
         assert mapped_at(before, pt, pid, va, kw["writable"], choices, addr)
         assert not 0 <= frame < len(pt.is_ptbl) or noted_at(before, pt, pid, va, choices, frame)
         assert lower.cs == allocated(containers, before, pid, va, choices)

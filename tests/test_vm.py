@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import itertools
 from pathlib import Path
 
 import hypothesis.strategies as st
+import z3
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -25,8 +27,8 @@ import spec.vm as spec_vm
 from impl.x86 import PTE_ADDR, walk
 from proofs.container import INTERFACE, SpecContainers
 from proofs.container import abstract as abstract_containers
+from proofs.engine.interp import run
 from proofs.layer import over
-from proofs.obligation import check
 from proofs.vm import (
     PID_DOMAINS,
     abstract,
@@ -34,8 +36,11 @@ from proofs.vm import (
     entry_byte,
     invariant_at,
     isolation,
+    map_words,
     mapped_at,
+    maps,
     noted_at,
+    outside,
     page_keys,
     run_native,
     spec_frames,
@@ -47,10 +52,11 @@ from proofs.vm import (
     unmap_invariant,
     user_write_invariant,
     vm_ok,
+    word_mapped_at,
 )
 from spec.abi import E_EXCEEDS_QUOTA, E_INVAL_ADDR, E_SUCC, FIRST_FRAME, MAX_PROC, PTE_P, Config, PageFault
 from spec.x86 import u32
-from tests.test_planted_bugs import fails_on_the_impl, run_replay
+from tests.checking import checked, fails_on_the_impl, run_replay
 
 CFG = Config(NUM_PROC=8, ROOT_QUOTA=12, VM_USERLO=0x403FD000, VM_USERHI=0x40403000)
 NFRAMES = 16
@@ -283,9 +289,9 @@ def test_the_invariant_at_every_point_is_the_invariant() -> None:
 
 def test_user_write_invariant_is_proved_and_fails_with_a_failing_replay_without_protected_bytes_kept(
         tmp_path: Path) -> None:
-    assert check("vm.user_write.invariant", user_write_invariant(), timeout_s=300).ok
-    result = check("vm.user_write.invariant", user_write_invariant(with_kept=False), timeout_s=300,
-                   replay_dir=tmp_path / "replay")
+    assert checked("vm.user_write.invariant", user_write_invariant, 300).ok
+    result = checked("vm.user_write.invariant", lambda: user_write_invariant(with_kept=False), 300,
+                     tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
@@ -294,9 +300,9 @@ def test_unmap_invariant_is_proved_and_fails_with_a_failing_replay_with_the_entr
         tmp_path: Path) -> None:
     """Freeing the page's frame but keeping its PTE breaks the invariant: the entry maps a
     frame its process no longer owns."""
-    assert check("vm.unmap_page.invariant", unmap_invariant(), timeout_s=300).ok
-    result = check("vm.unmap_page.invariant", unmap_invariant(cleared=False), timeout_s=300,
-                   replay_dir=tmp_path / "replay")
+    assert checked("vm.unmap_page.invariant", unmap_invariant, 300).ok
+    result = checked("vm.unmap_page.invariant", lambda: unmap_invariant(cleared=False), 300,
+                     tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
@@ -305,9 +311,9 @@ def test_teardown_invariant_is_proved_and_fails_with_a_failing_replay_with_the_d
         tmp_path: Path) -> None:
     """Revoking the container but keeping the page directory breaks the invariant: a PDE
     names a page table of a process that is gone."""
-    assert check("vm.teardown.invariant", teardown_invariant(), timeout_s=300).ok
-    result = check("vm.teardown.invariant", teardown_invariant(cleared=False), timeout_s=300,
-                   replay_dir=tmp_path / "replay")
+    assert checked("vm.teardown.invariant", teardown_invariant, 300).ok
+    result = checked("vm.teardown.invariant", lambda: teardown_invariant(cleared=False), 300,
+                     tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
@@ -323,8 +329,24 @@ def test_the_bytes_of_an_entry_are_the_four_at_its_address_natively_as_in_the_pr
     assert around == [False, False, True, True, True, True, False, False]
 
 
+def test_frame_arithmetic_means_in_the_proof_what_it_does_natively_at_every_frame() -> None:
+    """`frame_base` and `outside` wrap at 32 bits natively as their terms do, even for a
+    frame number no pool has (a negative or huge one, as a proof's free choice may be): a
+    replay of CI's first `maps_words` counterexample was refused because `frame_base` did
+    not."""
+    c, a = z3.Int("c"), z3.BitVec("a", 32)
+    base, apart = run(impl_vm.frame_base, lambda: [c]), run(outside, lambda: [c, a])
+    top = (1 << 20) - FIRST_FRAME - 1
+    frames = [0, 1, top, top + 1, -1, -FIRST_FRAME, -5142216449, -4026532097, 1 << 40]
+    for f, x in itertools.product(frames, [0, 2, 0xFFF, 0x1000, 0xFFFFF000, 0xFFFFFFFF]):
+        at = [(c, z3.IntVal(f)), (a, z3.BitVecVal(x, 32))]
+        assert z3.simplify(z3.substitute(base.result, *at)).as_long() == impl_vm.frame_base(f)
+        assert z3.is_true(z3.simplify(z3.substitute(apart.result, *at))) == outside(f, x), (f, hex(x))
+
+
 def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
-    """The footprint the proof states (`mapped_byte`, `noted_at`, `allocated`), checked on
+    """The footprint the proof states (`maps` before, `mapped_byte` and `mapped_word`,
+    `noted_at`, `allocated`), checked on
     the impl run natively at every byte of the pages it touches and around them, and at
     every frame's notes: a va with a page table, and one that needs a new one (USER_PAGES
     spans two page tables)."""
@@ -335,11 +357,13 @@ def test_map_page_leaves_memory_as_mapped_byte_says_natively() -> None:
     for va, writable in [(USER_PAGES[1], False), (USER_PAGES[-1], True)]:
         before = copy.deepcopy(pt)
         choices = [f for f in range(NFRAMES) if f not in cs.owner][:2]
+        assert maps(cs, before, u32(0), va, choices)
         got, lower = run_native(None, "map_page", cs, choices, pt, {"pid": 0, "va": va, "writable": writable})
         assert got == (E_SUCC,)
         pages = [0, *[(FIRST_FRAME + f) << 12 for f in choices]]
         touched = [x for base in pages for x in range(max(0, base - 8), base + 4096 + 8)]
         assert all(mapped_at(before, pt, 0, va, writable, choices, u32(x)) for x in touched)
+        assert all(word_mapped_at(before, pt, 0, va, writable, choices, u32(x)) for x in touched[::4])
         assert all(noted_at(before, pt, 0, va, choices, f) for f in range(NFRAMES))
         assert lower.cs == allocated(cs, before, 0, va, choices)
         assert pt.mem != before.mem and pt.back_va != before.back_va
@@ -404,17 +428,24 @@ def test_kernel_and_out_of_range_addresses_are_refused() -> None:
         raise AssertionError("a user read of the kernel region succeeded")
 
 
+def test_words_mapped_are_proved_and_fail_with_a_failing_replay_at_an_unaligned_address(
+        tmp_path: Path) -> None:
+    assert checked("vm.map_page.maps_words", map_words, 120).ok
+    result = checked("vm.map_page.maps_words", lambda: map_words(aligned=False), 120, tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
 def test_quota_back_is_proved_and_fails_without_the_container_tree() -> None:
-    goal = teardown_quota_back()
-    assert check("vm.teardown.quota_back", goal, timeout_s=60).ok
-    result = check("vm.teardown.quota_back", teardown_quota_back(with_tree=False), timeout_s=60)
+    assert checked("vm.teardown.quota_back", teardown_quota_back, 60).ok
+    result = checked("vm.teardown.quota_back", lambda: teardown_quota_back(with_tree=False), 60)
     assert result.status == "counterexample", result.detail
 
 
 def test_isolation_is_proved_and_fails_with_a_failing_replay_without_the_page_table_entries(
         tmp_path: Path) -> None:
-    assert check("vm.state.isolation", isolation(), timeout_s=60).ok
-    result = check("vm.state.isolation", isolation(with_tables=False), timeout_s=60, replay_dir=tmp_path)
+    assert checked("vm.state.isolation", isolation, 60).ok
+    result = checked("vm.state.isolation", lambda: isolation(with_tables=False), 60, tmp_path)
     assert result.status == "counterexample", result.detail
     replay = run_replay(result.replay_file, tmp_path, mutants=False)
     assert replay.returncode == 1, replay.stdout + replay.stderr
