@@ -1484,17 +1484,23 @@ def replay_teardown_invariant(impl: types.ModuleType | None, containers: Contain
     assert invariant_at(cs_after, after, *points)
 
 
-def maps(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int]) -> bool:
-    """pid, a live process of the pool, has no page at va, a user page, with the invariant
-    at its entries, and may take the frames the container layer hands out: free ones, two
-    apart where va needs a page table. What a successful map_page finds."""
+def takes(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int]) -> bool:
+    """pid, a live process, may take the frames the container layer hands out for va: free
+    ones, two apart where va needs a page table."""
     new_table = needs_table(pt, pid, va)
-    own = place(pid, va >> 12)
-    return (pid < pt.nproc and int(pid) in cs.live and key_roundtrip(pid, va) and impl_vm.is_user_page(pt, va)
-            and key_ok(cs, pt, own) and pte_at(pt, own) & PTE_P == 0
-            and can_consume(cs, int(pid), 2 if new_table else 1) and cs.nframes == int(pt.nframes)
+    return (int(pid) in cs.live and can_consume(cs, int(pid), 2 if new_table else 1)
             and is_free(cs, mapped_frame(pt, pid, va, choices))
             and (not new_table or (is_free(cs, choices[0]) and choices[0] != choices[1])))
+
+
+def maps(cs: Containers, pt: PTPool, pid: Word, va: Word, choices: list[int]) -> bool:
+    """pid, a live process of the pool, has no page at va, a user page, with the invariant
+    at its entries, and may take the frames the container layer hands out (`takes`). What
+    a successful map_page finds."""
+    own = place(pid, va >> 12)
+    return (pid < pt.nproc and key_roundtrip(pid, va) and impl_vm.is_user_page(pt, va)
+            and key_ok(cs, pt, own) and pte_at(pt, own) & PTE_P == 0
+            and cs.nframes == int(pt.nframes) and takes(cs, pt, pid, va, choices))
 
 
 def frames_chosen(cs: Containers, pt: PTPool, choices: list[int]) -> bool:
@@ -1564,6 +1570,95 @@ def replay_map_words(impl: types.ModuleType | None, pt: PTPool, written: bytearr
     if (aligned and addr & 3) or not bytes_mapped:
         raise InvalidCase("the bytes at the address are not as map_page leaves them")
     assert word_mapped_at(pt, after, pid, va, writable, choices, addr)
+
+
+class NewFrame:
+    """A pool and containers where pid may take the frames for a page at va, and the same
+    pool with memory and notes written: the setting of a lemma about the new page's frame
+    f, proved apart from map_page's invariant over these small hypotheses (under the
+    invariant's, such a step took 40 s or more, or was unknown at 60 s) and assumed there."""
+
+    def __init__(self) -> None:
+        self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
+        self.after = rewritten(self.pt, notes=True)
+        self.pid, self.va, self.writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
+        self.choices = [z3.Int("choice0"), z3.Int("choice1")]
+        self.f = z3.Int("frame")
+        self.runs: list[Any] = []
+
+    def op(self) -> list[Any]:
+        return [self.cs, self.pt, self.after, self.pid, self.va, self.writable, self.choices]
+
+    def given(self, fn: Any, *args: Any) -> Any:
+        """fn's result, a hypothesis if a bool."""
+        out = run(fn, lambda: list(args))
+        self.runs.append(out)
+        return out.result
+
+    def goal(self, claim: Any, args: list[Any], replay: Any, replay_extra: dict[str, Any]) -> Goal:
+        """claim, of args, given the hypotheses."""
+        claimed = run(claim, lambda: args)
+        given = [r.result for r in self.runs if isinstance(r.result, z3.BoolRef)]
+        inputs = {"containers": Shown(CONTAINERS, self.cs, _containers_size(self.cs, self.pt)),
+                  "pt": Shown(PTPOOL, self.pt, _pool_size(self.pt)),
+                  "after": Shown(PTPOOL, self.after, _pool_size(self.after)),
+                  **{n: Shown(WORD, x) for n, x in {"pid": self.pid, "va": self.va}.items()},
+                  "writable": Shown(BOOL, self.writable), "choice0": Shown(INT, self.choices[0]),
+                  "choice1": Shown(INT, self.choices[1]), "frame": Shown(INT, self.f)}
+        return Goal([*given, *[x for r in [*self.runs, claimed] for x in r.assumptions]], claimed.result,
+                    inputs, sizes=_sizes(self.cs, self.pt), replay=replay, replay_extra=replay_extra)
+
+
+@obligation("vm.map_page.new_frame_noted")
+def map_new_frame_noted(noted: bool = True) -> Goal:
+    """`new_frame_back`: where map_page may map a page at va (`maps`), the new page's frame is pid's
+    once they are `allocated`, and its back pointer names va once the notes are as
+    `noted_at` says. With the notes left as they were (`noted=False`) it fails."""
+    s = NewFrame()
+    s.given(counts_ok, s.cs, s.pt)
+    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
+    s.given(noted_at if noted else notes_kept, s.pt, s.after, s.pid, s.va, s.choices, s.f)
+    return s.goal(new_frame_back, [*s.op(), s.f], replay_new_frame_noted, {"noted": noted})
+
+
+@obligation("vm.map_page.new_page_entry")
+def map_new_page_entry(words: bool = True) -> Goal:
+    """`new_pte_read`: where map_page may map a page at va (`maps`, `frames_chosen`), pid's
+    PTE for va, read through its PDE after, is the new one, given those two entries read
+    as `mapped_word` says (as `vm.map_page.maps_words` shows they do). Without those words
+    (`words=False`) it fails."""
+    s = NewFrame()
+    s.given(counts_ok, s.cs, s.pt)
+    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
+    s.given(frames_chosen, s.cs, s.pt, s.choices)
+    if words:
+        for x in s.given(entry_words, s.after, s.pid, s.va):
+            s.given(word_mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, x)
+    return s.goal(new_pte_read, s.op(), replay_new_page_entry, {"words": words})
+
+
+def replay_new_frame_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int, frame: int,
+                           noted: bool = True) -> None:
+    choices = [choice0, choice1]
+    notes = noted_at if noted else notes_kept
+    if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
+            and maps(containers, pt, pid, va, choices) and notes(pt, after, pid, va, choices, frame)):
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    assert new_frame_back(containers, pt, after, pid, va, writable, choices, frame)
+
+
+def replay_new_page_entry(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                          pid: Word, va: Word, writable: bool, choice0: int, choice1: int, frame: int,
+                          words: bool = True) -> None:
+    choices = [choice0, choice1]
+    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
+            and frames_chosen(containers, pt, choices)):
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    if words and not all(word_mapped_at(pt, after, pid, va, writable, choices, x)
+                         for x in entry_words(after, pid, va)):
+        raise InvalidCase("the entries do not read as map_page leaves them")
+    assert new_pte_read(containers, pt, after, pid, va, writable, choices)
 
 
 def in_new_table(pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
@@ -1638,11 +1733,15 @@ def table_mapped(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word,
     return pde_at(after, t) == pde_at(pt, t)
 
 
-def new_page_entry(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
-                   choices: list[int], f: int) -> bool:
-    """The new page's frame: the PTE its back pointer will name is the new one."""
-    return (f != mapped_frame(pt, pid, va, choices)
-            or get_ptbl_entry_by_va(after, pid, va) == mapped_pte(pt, pid, va, writable, choices))
+def entry_words(after: PTPool, pid: Word, va: Word) -> list[Word]:
+    """The addresses of pid's PDE for va and of the PTE it leads to, in after."""
+    return [pdir_entry_addr(pid, PDX(va)), ptbl_entry_addr(after, pid, PDX(va), PTX(va))]
+
+
+def new_pte_read(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                 choices: list[int]) -> bool:
+    """pid's PTE for va, read through its PDE in after, is the new one."""
+    return get_ptbl_entry_by_va(after, pid, va) == mapped_pte(pt, pid, va, writable, choices)
 
 
 def owned_entries_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
@@ -1687,8 +1786,10 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     s.step(other_page_unwritten, *op, s.k)
     s.step(table_unwritten, *op, s.t)
     s.step(table_mapped, *op, s.t)
-    s.step(new_frame_back, *op, s.f)
-    s.step(new_page_entry, *op, s.f)
+    for x in s.given(entry_words, s.after, pid, va):
+        s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
+    s.given(new_frame_back, *op, s.f)  # proved of every state: vm.map_page.new_frame_noted
+    s.given(new_pte_read, *op)  # proved of every state: vm.map_page.new_page_entry
     s.step(owned_entries_kept, *op, s.f, True)
     s.step(owned_entries_kept, *op, s.f, False)
     named = {"pid": pid, "va": va, "writable": writable}

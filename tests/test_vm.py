@@ -16,6 +16,7 @@ import itertools
 from pathlib import Path
 
 import hypothesis.strategies as st
+import pytest
 import z3
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -36,6 +37,8 @@ from proofs.vm import (
     entry_byte,
     invariant_at,
     isolation,
+    map_new_frame_noted,
+    map_new_page_entry,
     map_words,
     mapped_at,
     maps,
@@ -432,6 +435,24 @@ def test_words_mapped_are_proved_and_fail_with_a_failing_replay_at_an_unaligned_
         tmp_path: Path) -> None:
     assert checked("vm.map_page.maps_words", map_words, 120).ok
     result = checked("vm.map_page.maps_words", lambda: map_words(aligned=False), 120, tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+NEW_FRAME_LEMMAS = {
+    "vm.map_page.new_frame_noted": (map_new_frame_noted, lambda: map_new_frame_noted(noted=False)),
+    "vm.map_page.new_page_entry": (map_new_page_entry, lambda: map_new_page_entry(words=False)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW_FRAME_LEMMAS))
+def test_new_frame_lemmas_are_proved_and_fail_with_a_failing_replay_without_their_key_hypothesis(
+        name: str, tmp_path: Path) -> None:
+    """Without the notes map_page writes, or without the entries as words, the lemma that
+    map_page's invariant assumes of the new frame fails."""
+    build, broken = NEW_FRAME_LEMMAS[name]
+    assert checked(name, build, 120).ok
+    result = checked(name, broken, 120, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
