@@ -1573,17 +1573,17 @@ def replay_map_words(impl: types.ModuleType | None, pt: PTPool, written: bytearr
 
 
 class NewFrame:
-    """A pool and containers where pid may take the frames for a page at va, and the same
-    pool with memory and notes written: the setting of a lemma about the new page's frame
-    f, proved apart from map_page's invariant over these small hypotheses (under the
-    invariant's, such a step took 40 s or more, or was unknown at 60 s) and assumed there."""
+    """A pool and containers where pid may map a page at va, and the same pool with memory
+    and notes written: the setting of a lemma about a frame f or a page key k, proved
+    apart from map_page's invariant over these small hypotheses (under the invariant's,
+    such a step took 40 s or more, or was unknown at 60 s) and assumed there."""
 
     def __init__(self) -> None:
         self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
         self.after = rewritten(self.pt, notes=True)
         self.pid, self.va, self.writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
         self.choices = [z3.Int("choice0"), z3.Int("choice1")]
-        self.f = z3.Int("frame")
+        self.f, self.k = z3.Int("frame"), z3.BitVec("key", 32)
         self.runs: list[Any] = []
 
     def op(self) -> list[Any]:
@@ -1595,17 +1595,19 @@ class NewFrame:
         self.runs.append(out)
         return out.result
 
-    def goal(self, claim: Any, args: list[Any], replay: Any, replay_extra: dict[str, Any]) -> Goal:
-        """claim, of args, given the hypotheses."""
-        claimed = run(claim, lambda: args)
+    def goal(self, claims: list[tuple[Any, list[Any]]], replay: Any, replay_extra: dict[str, Any]) -> Goal:
+        """Each claim, a function and its arguments, given the hypotheses."""
+        claimed = [run(fn, lambda args=args: args) for fn, args in claims]
         given = [r.result for r in self.runs if isinstance(r.result, z3.BoolRef)]
         inputs = {"containers": Shown(CONTAINERS, self.cs, _containers_size(self.cs, self.pt)),
                   "pt": Shown(PTPOOL, self.pt, _pool_size(self.pt)),
                   "after": Shown(PTPOOL, self.after, _pool_size(self.after)),
                   **{n: Shown(WORD, x) for n, x in {"pid": self.pid, "va": self.va}.items()},
                   "writable": Shown(BOOL, self.writable), "choice0": Shown(INT, self.choices[0]),
-                  "choice1": Shown(INT, self.choices[1]), "frame": Shown(INT, self.f)}
-        return Goal([*given, *[x for r in [*self.runs, claimed] for x in r.assumptions]], claimed.result,
+                  "choice1": Shown(INT, self.choices[1]), "frame": Shown(INT, self.f),
+                  "key": Shown(WORD, self.k)}
+        return Goal([*given, *[x for r in [*self.runs, *claimed] for x in r.assumptions]],
+                    z3.And(*[r.result for r in claimed]),
                     inputs, sizes=_sizes(self.cs, self.pt), replay=replay, replay_extra=replay_extra)
 
 
@@ -1618,7 +1620,7 @@ def map_new_frame_noted(noted: bool = True) -> Goal:
     s.given(counts_ok, s.cs, s.pt)
     s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
     s.given(noted_at if noted else notes_kept, s.pt, s.after, s.pid, s.va, s.choices, s.f)
-    return s.goal(new_frame_back, [*s.op(), s.f], replay_new_frame_noted, {"noted": noted})
+    return s.goal([(new_frame_back, [*s.op(), s.f])], replay_new_frame_noted, {"noted": noted})
 
 
 @obligation("vm.map_page.new_page_entry")
@@ -1634,12 +1636,117 @@ def map_new_page_entry(words: bool = True) -> Goal:
     if words:
         for x in s.given(entry_words, s.after, s.pid, s.va):
             s.given(word_mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, x)
-    return s.goal(new_pte_read, s.op(), replay_new_page_entry, {"words": words})
+    return s.goal([(new_pte_read, s.op())], replay_new_page_entry, {"words": words})
+
+
+@obligation("vm.map_page.new_table_noted")
+def map_new_table_noted(noted: bool = True) -> Goal:
+    """`new_table_back`: where map_page may map a page at va (`maps`, `frames_chosen`) and
+    va needs a page table, the first frame taken is pid's once the frames are `allocated`,
+    a page table noted at va's directory entry once the notes are as `noted_at` says, and
+    named by the new PDE, given pid's PDE for va reads as `mapped_word` says. With the
+    notes left as they were (`noted=False`) it fails."""
+    s = NewFrame()
+    s.given(counts_ok, s.cs, s.pt)
+    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
+    s.given(frames_chosen, s.cs, s.pt, s.choices)
+    s.given(noted_at if noted else notes_kept, s.pt, s.after, s.pid, s.va, s.choices, s.f)
+    s.given(word_mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, s.given(
+        pdir_entry_addr, s.pid, s.given(PDX, s.va)))
+    return s.goal([(new_table_back, [*s.op(), s.f]), (new_pde_read, s.op())], replay_new_table_noted,
+                  {"noted": noted})
+
+
+def at_frame(fn: Any, cs: Containers, pt: PTPool, f: int) -> bool:
+    """A part of the invariant that reads frame f alone (`back_at`, `frame_*_at`), at f."""
+    return fn(cs, pt, u32(0), u32(0), f, 0, u32(0))
+
+
+@obligation("vm.map_page.owned_frame_apart")
+def map_owned_frame_apart(with_frame: bool = True) -> Goal:
+    """`owned_pde_unwritten`, `owned_pte_unwritten`: where map_page may map a page at va
+    (`maps`, `frames_chosen`), it writes none of the entries an owned frame's back pointer
+    names, given the invariant at that frame (`owned_ok`, `back_at`, `frame_table_at`,
+    `frame_page_at`, as map_page's invariant has them). Without `frame_ok` at the frame
+    (`with_frame=False`) it fails."""
+    s = NewFrame()
+    s.given(counts_ok, s.cs, s.pt)
+    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
+    s.given(frames_chosen, s.cs, s.pt, s.choices)
+    s.given(owned_ok, s.cs, s.pt, s.f)
+    s.given(at_frame, back_at, s.cs, s.pt, s.f)
+    if with_frame:
+        for part in (frame_table_at, frame_page_at):
+            s.given(at_frame, part, s.cs, s.pt, s.f)
+    claims = [(owned_pde_unwritten, [*s.op(), s.f]), (owned_pte_unwritten, [*s.op(), s.f])]
+    return s.goal(claims, replay_owned_frame_apart,
+                  {"with_frame": with_frame})
+
+
+def at_key(fn: Any, cs: Containers, pt: PTPool, k: Word) -> bool:
+    """A part of the invariant that reads page key k alone (`key_at`), at k."""
+    return fn(cs, pt, k, u32(0), 0, 0, u32(0))
+
+
+@obligation("vm.map_page.other_page_apart")
+def map_other_page_apart(with_key: bool = True) -> Goal:
+    """`other_pte_unwritten`: where map_page may map a page at va (`maps`, `frames_chosen`),
+    it writes no PTE of another key of the pool's pids whose page table is present, given
+    the invariant at that key (`key_at`, as map_page's invariant has it). Without the
+    invariant at the key (`with_key=False`) it fails."""
+    s = NewFrame()
+    s.given(counts_ok, s.cs, s.pt)
+    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
+    s.given(frames_chosen, s.cs, s.pt, s.choices)
+    if with_key:
+        s.given(at_key, key_at, s.cs, s.pt, s.k)
+    return s.goal([(other_pte_unwritten, [*s.op(), s.k])], replay_other_page_apart, {"with_key": with_key})
+
+
+def replay_other_page_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                            pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
+                            frame: int, key: Word, with_key: bool = True) -> None:
+    choices = [choice0, choice1]
+    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
+            and frames_chosen(containers, pt, choices)):
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    if with_key and not at_key(key_at, containers, pt, key):
+        raise InvalidCase("the case breaks the invariant at the key")
+    assert other_pte_unwritten(containers, pt, after, pid, va, writable, choices, key)
+
+
+def replay_owned_frame_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                             pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
+                             frame: int, key: Word, with_frame: bool = True) -> None:
+    choices = [choice0, choice1]
+    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
+            and frames_chosen(containers, pt, choices) and owned_ok(containers, pt, frame)
+            and at_frame(back_at, containers, pt, frame)):
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    if with_frame and not (at_frame(frame_table_at, containers, pt, frame)
+                           and at_frame(frame_page_at, containers, pt, frame)):
+        raise InvalidCase("the case breaks the invariant at the frame")
+    assert owned_pde_unwritten(containers, pt, after, pid, va, writable, choices, frame)
+    assert owned_pte_unwritten(containers, pt, after, pid, va, writable, choices, frame)
+
+
+def replay_new_table_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
+                           frame: int, key: Word, noted: bool = True) -> None:
+    choices = [choice0, choice1]
+    notes = noted_at if noted else notes_kept
+    if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
+            and maps(containers, pt, pid, va, choices) and frames_chosen(containers, pt, choices)
+            and notes(pt, after, pid, va, choices, frame)
+            and word_mapped_at(pt, after, pid, va, writable, choices, pdir_entry_addr(pid, PDX(va)))):
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    assert new_table_back(containers, pt, after, pid, va, writable, choices, frame)
+    assert new_pde_read(containers, pt, after, pid, va, writable, choices)
 
 
 def replay_new_frame_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int, frame: int,
-                           noted: bool = True) -> None:
+                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
+                           frame: int, key: Word, noted: bool = True) -> None:
     choices = [choice0, choice1]
     notes = noted_at if noted else notes_kept
     if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
@@ -1649,8 +1756,8 @@ def replay_new_frame_noted(impl: types.ModuleType | None, containers: Containers
 
 
 def replay_new_page_entry(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                          pid: Word, va: Word, writable: bool, choice0: int, choice1: int, frame: int,
-                          words: bool = True) -> None:
+                          pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
+                          frame: int, key: Word, words: bool = True) -> None:
     choices = [choice0, choice1]
     if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
             and frames_chosen(containers, pt, choices)):
@@ -1723,6 +1830,49 @@ def new_frame_back(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Wor
             or (cs_after.owner[f] == int(pid) and after.back_va[f] == va))
 
 
+def new_table_back(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                   choices: list[int], f: int) -> bool:
+    """A new page table's frame, after: pid's, noted as a page table whose back pointer
+    names va's directory entry."""
+    if not needs_table(pt, pid, va) or f != choices[0]:
+        return True
+    cs_after = allocated(cs, pt, pid, va, choices)
+    return cs_after.owner[f] == int(pid) and after.is_ptbl[f] and after.back_va[f] == va & 0xFFC00000
+
+
+def new_pde_read(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                 choices: list[int]) -> bool:
+    """pid's PDE for va, in after, is as `mapped_pde` says."""
+    return get_pdir_entry(after, pid, PDX(va)) == mapped_pde(pt, pid, va, choices)
+
+
+def other_pte_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                        choices: list[int], k: Word) -> bool:
+    """Any other key of the pool's pids, not under a new page table, whose page table is
+    present: map_page does not write its PTE."""
+    if (not in_keys(pt, k) or pid_of(k) >= pt.nproc or k == place(pid, va >> 12)
+            or in_new_table(pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0):
+        return True
+    return unwritten(pt, pid, va, choices, page_entry_addr(pt, k))
+
+
+def owned_pde_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                        choices: list[int], f: int) -> bool:
+    """An owned frame: map_page does not write the PDE its back pointer names."""
+    if f not in cs.owner:
+        return True
+    return unwritten(pt, pid, va, choices, pdir_entry_addr(u32(cs.owner[f]), PDX(pt.back_va[f])))
+
+
+def owned_pte_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                        choices: list[int], f: int) -> bool:
+    """An owned user page: map_page does not write the PTE its back pointer names."""
+    if f not in cs.owner or pt.is_ptbl[f]:
+        return True
+    owner, back = u32(cs.owner[f]), pt.back_va[f]
+    return unwritten(pt, pid, va, choices, ptbl_entry_addr(pt, owner, PDX(back), PTX(back)))
+
+
 def table_mapped(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
                  choices: list[int], t: Word) -> bool:
     """At a table key of the pool's pids: the new PDE, if map_page adds it there; else as it was."""
@@ -1764,9 +1914,13 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     address that are free constants, given it before there and where their entries lead,
     and memory and notes, where the points read them after, as map_page leaves them
     (`mapped_byte`, `noted_at`: so every state `vm.map_page.maps_new_page_only` shows it
-    leaves). Steps: the points' entries read as map_page writes them or as they were.
-    `noted=False` (the frames' notes left as they were) is the variant meant to fail; no
-    test runs it yet, as the goal itself is not yet proved."""
+    leaves), also at pid's own PDE and PTE for va. Assumed, as proved apart for every
+    state: the new frames' owners, notes and entries (`vm.map_page.new_frame_noted`,
+    `new_page_entry`, `new_table_noted`), and that an owned frame's entries and another
+    key's PTE are not written (`owned_frame_apart`, `other_page_apart`). Steps: the
+    points' entries read as map_page writes them or as they were. `noted=False` (the
+    frames' notes left as they were) is the variant meant to fail; no test runs it yet,
+    as the goal itself is not yet proved."""
     s = Points(notes=True)
     pid, va, writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
     choices = [z3.Int("choice0"), z3.Int("choice1")]
@@ -1790,6 +1944,11 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
         s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
     s.given(new_frame_back, *op, s.f)  # proved of every state: vm.map_page.new_frame_noted
     s.given(new_pte_read, *op)  # proved of every state: vm.map_page.new_page_entry
+    s.given(new_table_back, *op, s.f)  # proved of every state: vm.map_page.new_table_noted
+    s.given(new_pde_read, *op)  # proved of every state: vm.map_page.new_table_noted
+    s.given(owned_pde_unwritten, *op, s.f)  # proved of every state: vm.map_page.owned_frame_apart
+    s.given(owned_pte_unwritten, *op, s.f)  # proved of every state: vm.map_page.owned_frame_apart
+    s.given(other_pte_unwritten, *op, s.k)  # proved of every state: vm.map_page.other_page_apart
     s.step(owned_entries_kept, *op, s.f, True)
     s.step(owned_entries_kept, *op, s.f, False)
     named = {"pid": pid, "va": va, "writable": writable}

@@ -39,6 +39,9 @@ from proofs.vm import (
     isolation,
     map_new_frame_noted,
     map_new_page_entry,
+    map_new_table_noted,
+    map_other_page_apart,
+    map_owned_frame_apart,
     map_words,
     mapped_at,
     maps,
@@ -439,18 +442,21 @@ def test_words_mapped_are_proved_and_fail_with_a_failing_replay_at_an_unaligned_
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
-NEW_FRAME_LEMMAS = {
+MAP_PAGE_LEMMAS = {
     "vm.map_page.new_frame_noted": (map_new_frame_noted, lambda: map_new_frame_noted(noted=False)),
     "vm.map_page.new_page_entry": (map_new_page_entry, lambda: map_new_page_entry(words=False)),
+    "vm.map_page.new_table_noted": (map_new_table_noted, lambda: map_new_table_noted(noted=False)),
+    "vm.map_page.owned_frame_apart": (map_owned_frame_apart, lambda: map_owned_frame_apart(with_frame=False)),
+    "vm.map_page.other_page_apart": (map_other_page_apart, lambda: map_other_page_apart(with_key=False)),
 }
 
 
-@pytest.mark.parametrize("name", sorted(NEW_FRAME_LEMMAS))
-def test_new_frame_lemmas_are_proved_and_fail_with_a_failing_replay_without_their_key_hypothesis(
+@pytest.mark.parametrize("name", sorted(MAP_PAGE_LEMMAS))
+def test_map_page_lemmas_are_proved_and_fail_with_a_failing_replay_without_their_key_hypothesis(
         name: str, tmp_path: Path) -> None:
-    """Without the notes map_page writes, or without the entries as words, the lemma that
-    map_page's invariant assumes of the new frame fails."""
-    build, broken = NEW_FRAME_LEMMAS[name]
+    """Without the notes map_page writes, the entries as words, or the invariant at the
+    frame or key, each lemma that map_page's invariant assumes fails."""
+    build, broken = MAP_PAGE_LEMMAS[name]
     assert checked(name, build, 120).ok
     result = checked(name, broken, 120, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
