@@ -1574,7 +1574,7 @@ def replay_map_words(impl: types.ModuleType | None, pt: PTPool, written: bytearr
 
 class NewFrame:
     """A pool and containers where pid may map a page at va, and the same pool with memory
-    and notes written: the setting of a lemma about a frame f or a page key k, proved
+    and notes written: the setting of a lemma about a frame f, a page key k or a byte a, proved
     apart from map_page's invariant over these small hypotheses (under the invariant's,
     such a step took 40 s or more, or was unknown at 60 s) and assumed there."""
 
@@ -1583,7 +1583,7 @@ class NewFrame:
         self.after = rewritten(self.pt, notes=True)
         self.pid, self.va, self.writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
         self.choices = [z3.Int("choice0"), z3.Int("choice1")]
-        self.f, self.k = z3.Int("frame"), z3.BitVec("key", 32)
+        self.f, self.k, self.a = z3.Int("frame"), z3.BitVec("key", 32), z3.BitVec("byte", 32)
         self.runs: list[Any] = []
 
     def op(self) -> list[Any]:
@@ -1605,7 +1605,7 @@ class NewFrame:
                   **{n: Shown(WORD, x) for n, x in {"pid": self.pid, "va": self.va}.items()},
                   "writable": Shown(BOOL, self.writable), "choice0": Shown(INT, self.choices[0]),
                   "choice1": Shown(INT, self.choices[1]), "frame": Shown(INT, self.f),
-                  "key": Shown(WORD, self.k)}
+                  "key": Shown(WORD, self.k), "byte": Shown(WORD, self.a)}
         return Goal([*given, *[x for r in [*self.runs, *claimed] for x in r.assumptions]],
                     z3.And(*[r.result for r in claimed]),
                     inputs, sizes=_sizes(self.cs, self.pt), replay=replay, replay_extra=replay_extra)
@@ -1703,9 +1703,35 @@ def map_other_page_apart(with_key: bool = True) -> Goal:
     return s.goal([(other_pte_unwritten, [*s.op(), s.k])], replay_other_page_apart, {"with_key": with_key})
 
 
+@obligation("vm.map_page.kernel_apart")
+def map_kernel_apart(with_byte: bool = True) -> Goal:
+    """`kernel_byte_kept`: where map_page may map a page at va (`maps`, `frames_chosen`), a
+    byte the kernel keeps as boot left it is as it was, given that byte as `mapped_byte`
+    says. Without it (`with_byte=False`) it fails."""
+    s = NewFrame()
+    s.given(counts_ok, s.cs, s.pt)
+    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
+    s.given(frames_chosen, s.cs, s.pt, s.choices)
+    if with_byte:
+        s.given(mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, s.a)
+    return s.goal([(kernel_byte_kept, [*s.op(), s.a])], replay_kernel_apart, {"with_byte": with_byte})
+
+
+def replay_kernel_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                        pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
+                        frame: int, key: Word, byte: Word, with_byte: bool = True) -> None:
+    choices = [choice0, choice1]
+    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
+            and frames_chosen(containers, pt, choices) and byte < len(pt.mem)):
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    if with_byte and not mapped_at(pt, after, pid, va, writable, choices, byte):
+        raise InvalidCase("the byte is not as map_page leaves it")
+    assert kernel_byte_kept(containers, pt, after, pid, va, writable, choices, byte)
+
+
 def replay_other_page_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
                             pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                            frame: int, key: Word, with_key: bool = True) -> None:
+                            frame: int, key: Word, byte: Word, with_key: bool = True) -> None:
     choices = [choice0, choice1]
     if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
             and frames_chosen(containers, pt, choices)):
@@ -1717,7 +1743,7 @@ def replay_other_page_apart(impl: types.ModuleType | None, containers: Container
 
 def replay_owned_frame_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
                              pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                             frame: int, key: Word, with_frame: bool = True) -> None:
+                             frame: int, key: Word, byte: Word, with_frame: bool = True) -> None:
     choices = [choice0, choice1]
     if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
             and frames_chosen(containers, pt, choices) and owned_ok(containers, pt, frame)
@@ -1732,7 +1758,7 @@ def replay_owned_frame_apart(impl: types.ModuleType | None, containers: Containe
 
 def replay_new_table_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
                            pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                           frame: int, key: Word, noted: bool = True) -> None:
+                           frame: int, key: Word, byte: Word, noted: bool = True) -> None:
     choices = [choice0, choice1]
     notes = noted_at if noted else notes_kept
     if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
@@ -1746,7 +1772,7 @@ def replay_new_table_noted(impl: types.ModuleType | None, containers: Containers
 
 def replay_new_frame_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
                            pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                           frame: int, key: Word, noted: bool = True) -> None:
+                           frame: int, key: Word, byte: Word, noted: bool = True) -> None:
     choices = [choice0, choice1]
     notes = noted_at if noted else notes_kept
     if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
@@ -1757,7 +1783,7 @@ def replay_new_frame_noted(impl: types.ModuleType | None, containers: Containers
 
 def replay_new_page_entry(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                          frame: int, key: Word, words: bool = True) -> None:
+                          frame: int, key: Word, byte: Word, words: bool = True) -> None:
     choices = [choice0, choice1]
     if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
             and frames_chosen(containers, pt, choices)):
@@ -1846,6 +1872,12 @@ def new_pde_read(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word,
     return get_pdir_entry(after, pid, PDX(va)) == mapped_pde(pt, pid, va, choices)
 
 
+def kernel_byte_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                     choices: list[int], a: Word) -> bool:
+    """A byte the kernel keeps as boot left it is as it was."""
+    return not kernel_byte(pt, a) or after.mem[a] == pt.mem[a]
+
+
 def other_pte_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
                         choices: list[int], k: Word) -> bool:
     """Any other key of the pool's pids, not under a new page table, whose page table is
@@ -1927,8 +1959,9 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     s.given(maps, s.cs, s.pt, pid, va, choices)
     s.given(frames_chosen, s.cs, s.pt, choices)  # proved of every state: vm.map_page.frames_chosen
     cs_after = s.given(allocated, s.cs, s.pt, pid, va, choices)
-    for x in s.given(entries_read, cs_after, s.after, s.k, s.t, s.f):
-        s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
+    for cs_at, pt_at in ((cs_after, s.after), (s.cs, s.pt)):  # where the points read, after and before
+        for x in s.given(entries_read, cs_at, pt_at, s.k, s.t, s.f):
+            s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
     s.given(mapped_at, s.pt, s.after, pid, va, writable, choices, s.a)
     for g in (s.f, s.given(page_frame, s.after, s.k), s.given(table_frame, s.after, s.t)):
         s.given(noted_at if noted else notes_kept, s.pt, s.after, pid, va, choices, g)
@@ -1949,6 +1982,7 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     s.given(owned_pde_unwritten, *op, s.f)  # proved of every state: vm.map_page.owned_frame_apart
     s.given(owned_pte_unwritten, *op, s.f)  # proved of every state: vm.map_page.owned_frame_apart
     s.given(other_pte_unwritten, *op, s.k)  # proved of every state: vm.map_page.other_page_apart
+    s.given(kernel_byte_kept, *op, s.a)  # proved of every state: vm.map_page.kernel_apart
     s.step(owned_entries_kept, *op, s.f, True)
     s.step(owned_entries_kept, *op, s.f, False)
     named = {"pid": pid, "va": va, "writable": writable}

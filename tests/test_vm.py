@@ -37,6 +37,7 @@ from proofs.vm import (
     entry_byte,
     invariant_at,
     isolation,
+    map_kernel_apart,
     map_new_frame_noted,
     map_new_page_entry,
     map_new_table_noted,
@@ -448,14 +449,15 @@ MAP_PAGE_LEMMAS = {
     "vm.map_page.new_table_noted": (map_new_table_noted, lambda: map_new_table_noted(noted=False)),
     "vm.map_page.owned_frame_apart": (map_owned_frame_apart, lambda: map_owned_frame_apart(with_frame=False)),
     "vm.map_page.other_page_apart": (map_other_page_apart, lambda: map_other_page_apart(with_key=False)),
+    "vm.map_page.kernel_apart": (map_kernel_apart, lambda: map_kernel_apart(with_byte=False)),
 }
 
 
 @pytest.mark.parametrize("name", sorted(MAP_PAGE_LEMMAS))
 def test_map_page_lemmas_are_proved_and_fail_with_a_failing_replay_without_their_key_hypothesis(
         name: str, tmp_path: Path) -> None:
-    """Without the notes map_page writes, the entries as words, or the invariant at the
-    frame or key, each lemma that map_page's invariant assumes fails."""
+    """Without the notes map_page writes, the entries as words, the invariant at the frame
+    or key, or the byte as map_page leaves it, each lemma map_page's invariant assumes fails."""
     build, broken = MAP_PAGE_LEMMAS[name]
     assert checked(name, build, 120).ok
     result = checked(name, broken, 120, tmp_path / "replay")
