@@ -1572,228 +1572,6 @@ def replay_map_words(impl: types.ModuleType | None, pt: PTPool, written: bytearr
     assert word_mapped_at(pt, after, pid, va, writable, choices, addr)
 
 
-class NewFrame:
-    """A pool and containers where pid may map a page at va, and the same pool with memory
-    and notes written: the setting of a lemma about a frame f, a page key k or a byte a, proved
-    apart from map_page's invariant over these small hypotheses (under the invariant's,
-    such a step took 40 s or more, or was unknown at 60 s) and assumed there."""
-
-    def __init__(self) -> None:
-        self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
-        self.after = rewritten(self.pt, notes=True)
-        self.pid, self.va, self.writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
-        self.choices = [z3.Int("choice0"), z3.Int("choice1")]
-        self.f, self.k, self.a = z3.Int("frame"), z3.BitVec("key", 32), z3.BitVec("byte", 32)
-        self.runs: list[Any] = []
-
-    def op(self) -> list[Any]:
-        return [self.cs, self.pt, self.after, self.pid, self.va, self.writable, self.choices]
-
-    def given(self, fn: Any, *args: Any) -> Any:
-        """fn's result, a hypothesis if a bool."""
-        out = run(fn, lambda: list(args))
-        self.runs.append(out)
-        return out.result
-
-    def goal(self, claims: list[tuple[Any, list[Any]]], replay: Any, replay_extra: dict[str, Any]) -> Goal:
-        """Each claim, a function and its arguments, given the hypotheses."""
-        claimed = [run(fn, lambda args=args: args) for fn, args in claims]
-        given = [r.result for r in self.runs if isinstance(r.result, z3.BoolRef)]
-        inputs = {"containers": Shown(CONTAINERS, self.cs, _containers_size(self.cs, self.pt)),
-                  "pt": Shown(PTPOOL, self.pt, _pool_size(self.pt)),
-                  "after": Shown(PTPOOL, self.after, _pool_size(self.after)),
-                  **{n: Shown(WORD, x) for n, x in {"pid": self.pid, "va": self.va}.items()},
-                  "writable": Shown(BOOL, self.writable), "choice0": Shown(INT, self.choices[0]),
-                  "choice1": Shown(INT, self.choices[1]), "frame": Shown(INT, self.f),
-                  "key": Shown(WORD, self.k), "byte": Shown(WORD, self.a)}
-        return Goal([*given, *[x for r in [*self.runs, *claimed] for x in r.assumptions]],
-                    z3.And(*[r.result for r in claimed]),
-                    inputs, sizes=_sizes(self.cs, self.pt), replay=replay, replay_extra=replay_extra)
-
-
-@obligation("vm.map_page.new_frame_noted")
-def map_new_frame_noted(noted: bool = True) -> Goal:
-    """`new_frame_back`: where map_page may map a page at va (`maps`), the new page's frame is pid's
-    once they are `allocated`, and its back pointer names va once the notes are as
-    `noted_at` says. With the notes left as they were (`noted=False`) it fails."""
-    s = NewFrame()
-    s.given(counts_ok, s.cs, s.pt)
-    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
-    s.given(noted_at if noted else notes_kept, s.pt, s.after, s.pid, s.va, s.choices, s.f)
-    return s.goal([(new_frame_back, [*s.op(), s.f])], replay_new_frame_noted, {"noted": noted})
-
-
-@obligation("vm.map_page.new_page_entry")
-def map_new_page_entry(words: bool = True) -> Goal:
-    """`new_pte_read`: where map_page may map a page at va (`maps`, `frames_chosen`), pid's
-    PTE for va, read through its PDE after, is the new one, given those two entries read
-    as `mapped_word` says (as `vm.map_page.maps_words` shows they do). Without those words
-    (`words=False`) it fails."""
-    s = NewFrame()
-    s.given(counts_ok, s.cs, s.pt)
-    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
-    s.given(frames_chosen, s.cs, s.pt, s.choices)
-    if words:
-        for x in s.given(entry_words, s.after, s.pid, s.va):
-            s.given(word_mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, x)
-    return s.goal([(new_pte_read, s.op())], replay_new_page_entry, {"words": words})
-
-
-@obligation("vm.map_page.new_table_noted")
-def map_new_table_noted(noted: bool = True) -> Goal:
-    """`new_table_back`: where map_page may map a page at va (`maps`, `frames_chosen`) and
-    va needs a page table, the first frame taken is pid's once the frames are `allocated`,
-    a page table noted at va's directory entry once the notes are as `noted_at` says, and
-    named by the new PDE, given pid's PDE for va reads as `mapped_word` says. With the
-    notes left as they were (`noted=False`) it fails."""
-    s = NewFrame()
-    s.given(counts_ok, s.cs, s.pt)
-    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
-    s.given(frames_chosen, s.cs, s.pt, s.choices)
-    s.given(noted_at if noted else notes_kept, s.pt, s.after, s.pid, s.va, s.choices, s.f)
-    s.given(word_mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, s.given(
-        pdir_entry_addr, s.pid, s.given(PDX, s.va)))
-    return s.goal([(new_table_back, [*s.op(), s.f]), (new_pde_read, s.op())], replay_new_table_noted,
-                  {"noted": noted})
-
-
-def at_frame(fn: Any, cs: Containers, pt: PTPool, f: int) -> bool:
-    """A part of the invariant that reads frame f alone (`back_at`, `frame_*_at`), at f."""
-    return fn(cs, pt, u32(0), u32(0), f, 0, u32(0))
-
-
-@obligation("vm.map_page.owned_frame_apart")
-def map_owned_frame_apart(with_frame: bool = True) -> Goal:
-    """`owned_pde_unwritten`, `owned_pte_unwritten`: where map_page may map a page at va
-    (`maps`, `frames_chosen`), it writes none of the entries an owned frame's back pointer
-    names, given the invariant at that frame (`owned_ok`, `back_at`, `frame_table_at`,
-    `frame_page_at`, as map_page's invariant has them). Without `frame_ok` at the frame
-    (`with_frame=False`) it fails."""
-    s = NewFrame()
-    s.given(counts_ok, s.cs, s.pt)
-    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
-    s.given(frames_chosen, s.cs, s.pt, s.choices)
-    s.given(owned_ok, s.cs, s.pt, s.f)
-    s.given(at_frame, back_at, s.cs, s.pt, s.f)
-    if with_frame:
-        for part in (frame_table_at, frame_page_at):
-            s.given(at_frame, part, s.cs, s.pt, s.f)
-    claims = [(owned_pde_unwritten, [*s.op(), s.f]), (owned_pte_unwritten, [*s.op(), s.f])]
-    return s.goal(claims, replay_owned_frame_apart,
-                  {"with_frame": with_frame})
-
-
-def at_key(fn: Any, cs: Containers, pt: PTPool, k: Word) -> bool:
-    """A part of the invariant that reads page key k alone (`key_at`), at k."""
-    return fn(cs, pt, k, u32(0), 0, 0, u32(0))
-
-
-@obligation("vm.map_page.other_page_apart")
-def map_other_page_apart(with_key: bool = True) -> Goal:
-    """`other_pte_unwritten`: where map_page may map a page at va (`maps`, `frames_chosen`),
-    it writes no PTE of another key of the pool's pids whose page table is present, given
-    the invariant at that key (`key_at`, as map_page's invariant has it). Without the
-    invariant at the key (`with_key=False`) it fails."""
-    s = NewFrame()
-    s.given(counts_ok, s.cs, s.pt)
-    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
-    s.given(frames_chosen, s.cs, s.pt, s.choices)
-    if with_key:
-        s.given(at_key, key_at, s.cs, s.pt, s.k)
-    return s.goal([(other_pte_unwritten, [*s.op(), s.k])], replay_other_page_apart, {"with_key": with_key})
-
-
-@obligation("vm.map_page.kernel_apart")
-def map_kernel_apart(with_byte: bool = True) -> Goal:
-    """`kernel_byte_kept`: where map_page may map a page at va (`maps`, `frames_chosen`), a
-    byte the kernel keeps as boot left it is as it was, given that byte as `mapped_byte`
-    says. Without it (`with_byte=False`) it fails."""
-    s = NewFrame()
-    s.given(counts_ok, s.cs, s.pt)
-    s.given(maps, s.cs, s.pt, s.pid, s.va, s.choices)
-    s.given(frames_chosen, s.cs, s.pt, s.choices)
-    if with_byte:
-        s.given(mapped_at, s.pt, s.after, s.pid, s.va, s.writable, s.choices, s.a)
-    return s.goal([(kernel_byte_kept, [*s.op(), s.a])], replay_kernel_apart, {"with_byte": with_byte})
-
-
-def replay_kernel_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                        pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                        frame: int, key: Word, byte: Word, with_byte: bool = True) -> None:
-    choices = [choice0, choice1]
-    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
-            and frames_chosen(containers, pt, choices) and byte < len(pt.mem)):
-        raise InvalidCase("the case breaks the lemma's hypotheses")
-    if with_byte and not mapped_at(pt, after, pid, va, writable, choices, byte):
-        raise InvalidCase("the byte is not as map_page leaves it")
-    assert kernel_byte_kept(containers, pt, after, pid, va, writable, choices, byte)
-
-
-def replay_other_page_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                            pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                            frame: int, key: Word, byte: Word, with_key: bool = True) -> None:
-    choices = [choice0, choice1]
-    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
-            and frames_chosen(containers, pt, choices)):
-        raise InvalidCase("the case breaks the lemma's hypotheses")
-    if with_key and not at_key(key_at, containers, pt, key):
-        raise InvalidCase("the case breaks the invariant at the key")
-    assert other_pte_unwritten(containers, pt, after, pid, va, writable, choices, key)
-
-
-def replay_owned_frame_apart(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                             pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                             frame: int, key: Word, byte: Word, with_frame: bool = True) -> None:
-    choices = [choice0, choice1]
-    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
-            and frames_chosen(containers, pt, choices) and owned_ok(containers, pt, frame)
-            and at_frame(back_at, containers, pt, frame)):
-        raise InvalidCase("the case breaks the lemma's hypotheses")
-    if with_frame and not (at_frame(frame_table_at, containers, pt, frame)
-                           and at_frame(frame_page_at, containers, pt, frame)):
-        raise InvalidCase("the case breaks the invariant at the frame")
-    assert owned_pde_unwritten(containers, pt, after, pid, va, writable, choices, frame)
-    assert owned_pte_unwritten(containers, pt, after, pid, va, writable, choices, frame)
-
-
-def replay_new_table_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                           frame: int, key: Word, byte: Word, noted: bool = True) -> None:
-    choices = [choice0, choice1]
-    notes = noted_at if noted else notes_kept
-    if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
-            and maps(containers, pt, pid, va, choices) and frames_chosen(containers, pt, choices)
-            and notes(pt, after, pid, va, choices, frame)
-            and word_mapped_at(pt, after, pid, va, writable, choices, pdir_entry_addr(pid, PDX(va)))):
-        raise InvalidCase("the case breaks the lemma's hypotheses")
-    assert new_table_back(containers, pt, after, pid, va, writable, choices, frame)
-    assert new_pde_read(containers, pt, after, pid, va, writable, choices)
-
-
-def replay_new_frame_noted(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                           pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                           frame: int, key: Word, byte: Word, noted: bool = True) -> None:
-    choices = [choice0, choice1]
-    notes = noted_at if noted else notes_kept
-    if not (0 <= frame < min(len(pt.back_va), len(after.back_va)) and counts_ok(containers, pt)
-            and maps(containers, pt, pid, va, choices) and notes(pt, after, pid, va, choices, frame)):
-        raise InvalidCase("the case breaks the lemma's hypotheses")
-    assert new_frame_back(containers, pt, after, pid, va, writable, choices, frame)
-
-
-def replay_new_page_entry(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
-                          pid: Word, va: Word, writable: bool, choice0: int, choice1: int,
-                          frame: int, key: Word, byte: Word, words: bool = True) -> None:
-    choices = [choice0, choice1]
-    if not (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
-            and frames_chosen(containers, pt, choices)):
-        raise InvalidCase("the case breaks the lemma's hypotheses")
-    if words and not all(word_mapped_at(pt, after, pid, va, writable, choices, x)
-                         for x in entry_words(after, pid, va)):
-        raise InvalidCase("the entries do not read as map_page leaves them")
-    assert new_pte_read(containers, pt, after, pid, va, writable, choices)
-
-
 def in_new_table(pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
     """Page key k is pid's, under the page table map_page adds for va, if it adds one."""
     return needs_table(pt, pid, va) and pid_of(k) == pid and PDX(va_of(k)) == PDX(va)
@@ -1936,6 +1714,113 @@ def owned_entries_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va:
     pde_kept = get_pdir_entry(after, owner, PDX(back)) == get_pdir_entry(pt, owner, PDX(back))
     pte_kept = get_ptbl_entry_by_va(after, owner, back) == get_ptbl_entry_by_va(pt, owner, back)
     return pde_kept and (table or pte_kept)
+
+
+def pde_mapped(pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool, choices: list[int]) -> bool:
+    """pid's PDE for va reads in after as `mapped_word` says."""
+    return word_mapped_at(pt, after, pid, va, writable, choices, pdir_entry_addr(pid, PDX(va)))
+
+
+def entries_mapped(pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                   choices: list[int]) -> bool:
+    """pid's PDE for va and the PTE it leads to read in after as `mapped_word` says."""
+    return all(word_mapped_at(pt, after, pid, va, writable, choices, x) for x in entry_words(after, pid, va))
+
+
+def at_frame(fn: Any, cs: Containers, pt: PTPool, f: int) -> bool:
+    """A part of the invariant that reads frame f alone, at f."""
+    return fn(cs, pt, u32(0), u32(0), f, 0, u32(0))
+
+
+def frame_back_ok(cs: Containers, pt: PTPool, f: int) -> bool:
+    """`owned_ok` and `back_at` at frame f, as map_page's invariant has them."""
+    return owned_ok(cs, pt, f) and at_frame(back_at, cs, pt, f)
+
+
+def frame_at_ok(cs: Containers, pt: PTPool, f: int) -> bool:
+    """`frame_table_at` and `frame_page_at` at frame f: `frame_ok`, if f is owned."""
+    return at_frame(frame_table_at, cs, pt, f) and at_frame(frame_page_at, cs, pt, f)
+
+
+Uses = tuple[Any, str]  # a function and the names of its arguments, among a lemma's inputs
+OP_ARGS = "cs pt after pid va writable choices"
+
+
+@dataclasses.dataclass(frozen=True)
+class Lemma:
+    """A claim about what map_page writes, proved apart from its invariant over small
+    hypotheses (there, such a step took 40 s or more, or was unknown at 60 s) and assumed
+    there: where map_page may map a page at va (`MAY_MAP`), given `given` and `key`, the
+    claims hold. Without `key` it must fail."""
+    given: tuple[Uses, ...]
+    key: Uses
+    claims: tuple[Uses, ...]
+
+
+MAY_MAP: tuple[Uses, ...] = ((counts_ok, "cs pt"), (maps, "cs pt pid va choices"),
+                             (frames_chosen, "cs pt choices"))
+
+MAP_LEMMAS = {
+    "new_frame_noted": Lemma((), (noted_at, "pt after pid va choices frame"),
+                             ((new_frame_back, f"{OP_ARGS} frame"),)),
+    "new_page_entry": Lemma((), (entries_mapped, "pt after pid va writable choices"),
+                            ((new_pte_read, OP_ARGS),)),
+    "new_table_noted": Lemma(((noted_at, "pt after pid va choices frame"),),
+                             (pde_mapped, "pt after pid va writable choices"),
+                             ((new_table_back, f"{OP_ARGS} frame"), (new_pde_read, OP_ARGS))),
+    "owned_frame_apart": Lemma(((frame_back_ok, "cs pt frame"),), (frame_at_ok, "cs pt frame"),
+                               ((owned_pde_unwritten, f"{OP_ARGS} frame"),
+                                (owned_pte_unwritten, f"{OP_ARGS} frame"))),
+    "other_page_apart": Lemma((), (key_ok, "cs pt key"), ((other_pte_unwritten, f"{OP_ARGS} key"),)),
+    "kernel_apart": Lemma((), (mapped_at, "pt after pid va writable choices byte"),
+                          ((kernel_byte_kept, f"{OP_ARGS} byte"),)),
+}
+
+
+def map_lemma(name: str, with_key: bool = True) -> Goal:
+    """The lemma `MAP_LEMMAS[name]` over a pool, containers, the pool with memory and notes
+    written, and a frame, a page key and a byte as free points."""
+    lemma = MAP_LEMMAS[name]
+    cs, pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
+    inputs = {"cs": cs, "pt": pt, "after": rewritten(pt, notes=True), "pid": z3.BitVec("pid", 32),
+              "va": z3.BitVec("va", 32), "writable": z3.Bool("writable"),
+              "choices": [z3.Int("choice0"), z3.Int("choice1")], "frame": z3.Int("frame"),
+              "key": z3.BitVec("key", 32), "byte": z3.BitVec("byte", 32)}
+    hypotheses = [*MAY_MAP, *lemma.given, *([lemma.key] if with_key else [])]
+    given = [run(fn, lambda names=names: [inputs[n] for n in names.split()]) for fn, names in hypotheses]
+    claims = [run(fn, lambda names=names: [inputs[n] for n in names.split()]) for fn, names in lemma.claims]
+    shown = {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
+             "pt": Shown(PTPOOL, pt, _pool_size(pt)),
+             "after": Shown(PTPOOL, inputs["after"], _pool_size(pt)),
+             **{n: Shown(WORD, inputs[n]) for n in ("pid", "va", "key", "byte")},
+             "writable": Shown(BOOL, inputs["writable"]), "choice0": Shown(INT, inputs["choices"][0]),
+             "choice1": Shown(INT, inputs["choices"][1]), "frame": Shown(INT, inputs["frame"])}
+    return Goal([*[g.result for g in given], *[x for r in given + claims for x in r.assumptions]],
+                z3.And(*[c.result for c in claims]), shown, sizes=_sizes(cs, pt), replay=replay_map_lemma,
+                replay_extra={"lemma": name, "with_key": with_key})
+
+
+def replay_map_lemma(impl: types.ModuleType | None, containers: Containers, pt: PTPool, after: PTPool,
+                     pid: Word, va: Word, writable: bool, choice0: int, choice1: int, frame: int, key: Word,
+                     byte: Word, lemma: str, with_key: bool = True) -> None:
+    """The lemma's claims on the case, given its hypotheses (a case whose hypotheses read
+    outside the pool is none of the lemma's)."""
+    inputs = {"cs": containers, "pt": pt, "after": after, "pid": pid, "va": va, "writable": writable,
+              "choices": [choice0, choice1], "frame": frame, "key": key, "byte": byte}
+    spec = MAP_LEMMAS[lemma]
+    try:
+        holds = all(fn(*[inputs[n] for n in names.split()])
+                    for fn, names in [*MAY_MAP, *spec.given, *([spec.key] if with_key else [])])
+    except IndexError:
+        holds = False
+    if not holds:
+        raise InvalidCase("the case breaks the lemma's hypotheses")
+    for fn, names in spec.claims:
+        assert fn(*[inputs[n] for n in names.split()]), fn.__name__
+
+
+for _name in MAP_LEMMAS:
+    obligation(f"vm.map_page.{_name}")(lambda _name=_name: map_lemma(_name))
 
 
 # Written, not registered (docs/vm.md, "Open"): some parts are still unknown at 60 s.

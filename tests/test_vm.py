@@ -31,18 +31,14 @@ from proofs.container import abstract as abstract_containers
 from proofs.engine.interp import run
 from proofs.layer import over
 from proofs.vm import (
+    MAP_LEMMAS,
     PID_DOMAINS,
     abstract,
     allocated,
     entry_byte,
     invariant_at,
     isolation,
-    map_kernel_apart,
-    map_new_frame_noted,
-    map_new_page_entry,
-    map_new_table_noted,
-    map_other_page_apart,
-    map_owned_frame_apart,
+    map_lemma,
     map_words,
     mapped_at,
     maps,
@@ -443,24 +439,14 @@ def test_words_mapped_are_proved_and_fail_with_a_failing_replay_at_an_unaligned_
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
-MAP_PAGE_LEMMAS = {
-    "vm.map_page.new_frame_noted": (map_new_frame_noted, lambda: map_new_frame_noted(noted=False)),
-    "vm.map_page.new_page_entry": (map_new_page_entry, lambda: map_new_page_entry(words=False)),
-    "vm.map_page.new_table_noted": (map_new_table_noted, lambda: map_new_table_noted(noted=False)),
-    "vm.map_page.owned_frame_apart": (map_owned_frame_apart, lambda: map_owned_frame_apart(with_frame=False)),
-    "vm.map_page.other_page_apart": (map_other_page_apart, lambda: map_other_page_apart(with_key=False)),
-    "vm.map_page.kernel_apart": (map_kernel_apart, lambda: map_kernel_apart(with_byte=False)),
-}
-
-
-@pytest.mark.parametrize("name", sorted(MAP_PAGE_LEMMAS))
+@pytest.mark.parametrize("name", sorted(MAP_LEMMAS))
 def test_map_page_lemmas_are_proved_and_fail_with_a_failing_replay_without_their_key_hypothesis(
         name: str, tmp_path: Path) -> None:
-    """Without the notes map_page writes, the entries as words, the invariant at the frame
-    or key, or the byte as map_page leaves it, each lemma map_page's invariant assumes fails."""
-    build, broken = MAP_PAGE_LEMMAS[name]
-    assert checked(name, build, 120).ok
-    result = checked(name, broken, 120, tmp_path / "replay")
+    """Each lemma map_page's invariant assumes is proved, and fails without the hypothesis
+    its claims rest on (the notes map_page writes, the entries as words, the invariant at
+    the frame or key, the byte as map_page leaves it)."""
+    assert checked(f"vm.map_page.{name}", lambda: map_lemma(name), 120).ok
+    result = checked(f"vm.map_page.{name}", lambda: map_lemma(name, with_key=False), 120, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
