@@ -1848,7 +1848,8 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
         for x in s.given(entries_read, cs_at, pt_at, s.k, s.t, s.f):
             s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
     s.given(mapped_at, s.pt, s.after, pid, va, writable, choices, s.a)
-    for g in (s.f, s.given(page_frame, s.after, s.k), s.given(table_frame, s.after, s.t)):
+    frames = [s.f, s.given(page_frame, s.after, s.k), s.given(table_frame, s.after, s.t)]
+    for g in frames:
         s.given(noted_at if noted else notes_kept, s.pt, s.after, pid, va, choices, g)
     op = [s.cs, s.pt, s.after, pid, va, writable, choices]
     for new_table in (False, True):
@@ -1860,14 +1861,17 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     s.step(table_mapped, *op, s.t)
     for x in s.given(entry_words, s.after, pid, va):
         s.given(word_mapped_at, s.pt, s.after, pid, va, writable, choices, x)
-    s.given(new_frame_back, *op, s.f)  # proved of every state: vm.map_page.new_frame_noted
-    s.given(new_pte_read, *op)  # proved of every state: vm.map_page.new_page_entry
-    s.given(new_table_back, *op, s.f)  # proved of every state: vm.map_page.new_table_noted
-    s.given(new_pde_read, *op)  # proved of every state: vm.map_page.new_table_noted
-    s.given(owned_pde_unwritten, *op, s.f)  # proved of every state: vm.map_page.owned_frame_apart
-    s.given(owned_pte_unwritten, *op, s.f)  # proved of every state: vm.map_page.owned_frame_apart
-    s.given(other_pte_unwritten, *op, s.k)  # proved of every state: vm.map_page.other_page_apart
-    s.given(kernel_byte_kept, *op, s.a)  # proved of every state: vm.map_page.kernel_apart
+    # MAP_LEMMAS' claims, proved of every state and point (vm.map_page.*), where their
+    # hypotheses hold here: at the frame point and the frames the points' entries name after
+    for g in frames:
+        s.given(new_frame_back, *op, g)
+        s.given(new_table_back, *op, g)
+    s.given(new_pte_read, *op)
+    s.given(new_pde_read, *op)
+    s.given(owned_pde_unwritten, *op, s.f)
+    s.given(owned_pte_unwritten, *op, s.f)
+    s.given(other_pte_unwritten, *op, s.k)
+    s.given(kernel_byte_kept, *op, s.a)
     s.step(owned_entries_kept, *op, s.f, True)
     s.step(owned_entries_kept, *op, s.f, False)
     named = {"pid": pid, "va": va, "writable": writable}
