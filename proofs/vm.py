@@ -1605,12 +1605,18 @@ def new_table_empty_at(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va:
     return page_pde(after, k) == mapped_pde(pt, pid, va, choices) and pte_at(after, k) == 0
 
 
+def other_key(pt: PTPool, pid: Word, va: Word, k: Word) -> bool:
+    """k is a page key of the pool's pids other than pid's for va, and not under the page
+    table map_page adds for va, if it adds one."""
+    return (in_keys(pt, k) and pid_of(k) < pt.nproc and k != place(pid, va >> 12)
+            and not in_new_table(pt, pid, va, k))
+
+
 def other_page_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
                          choices: list[int], k: Word) -> bool:
     """Any other key of the pool's pids, not under a new page table: map_page does not
     write its PDE."""
-    if (not in_keys(pt, k) or pid_of(k) >= pt.nproc or k == place(pid, va >> 12)
-            or in_new_table(pt, pid, va, k)):
+    if not other_key(pt, pid, va, k):
         return True
     return unwritten(pt, pid, va, choices, pdir_entry_addr(pid_of(k), PDX(va_of(k))))
 
@@ -1660,8 +1666,7 @@ def other_pte_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va
                         choices: list[int], k: Word) -> bool:
     """Any other key of the pool's pids, not under a new page table, whose page table is
     present: map_page does not write its PTE."""
-    if (not in_keys(pt, k) or pid_of(k) >= pt.nproc or k == place(pid, va >> 12)
-            or in_new_table(pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0):
+    if not other_key(pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0:
         return True
     return unwritten(pt, pid, va, choices, page_entry_addr(pt, k))
 
