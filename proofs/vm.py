@@ -1894,13 +1894,15 @@ def replay_map_invariant(impl: types.ModuleType | None, containers: Containers, 
                          table: Word, byte: Word, frame: int, pid_at: int, noted: bool = True) -> None:
     """The invariant at the case's points with pid's page mapped at va, given it before (and
     where the points' entries lead) and memory and notes where they read as map_page leaves
-    them."""
+    them (the entries the points read after and before, and pid's own for va). The lemmas
+    the goal assumes are proved of every state, so they are not asked of the case."""
     choices, points = [choice0, choice1], [key, table, frame, pid_at, byte]
     cs_after = allocated(containers, pt, pid, va, choices)
     notes = noted_at if noted else notes_kept
+    read = [*entries_read(cs_after, after, key, table, frame),
+            *entries_read(containers, pt, key, table, frame), *entry_words(after, pid, va)]
     if not (around_points(containers, pt, after, points) and maps(containers, pt, pid, va, choices)
-            and all(word_mapped_at(pt, after, pid, va, writable, choices, x)
-                    for x in entries_read(cs_after, after, key, table, frame))
+            and all(word_mapped_at(pt, after, pid, va, writable, choices, x) for x in read)
             and mapped_at(pt, after, pid, va, writable, choices, byte)
             and all(notes(pt, after, pid, va, choices, g)
                     for g in (frame, page_frame(after, key), table_frame(after, table)))):
