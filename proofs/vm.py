@@ -1806,7 +1806,7 @@ class Lemma:
     """A claim about what map_page writes, proved apart from its invariant over small
     hypotheses (there, such a step took 40 s or more, or was unknown at 60 s) and assumed
     there: where map_page may map a page at va (`MAY_MAP`), given `given` and `key`, the
-    claims hold. Without `key` it must fail."""
+    claims hold. Without `key` it must fail (`lemma_hypotheses`)."""
     given: tuple[Uses, ...]
     key: Uses
     claims: tuple[Uses, ...]
@@ -1814,6 +1814,11 @@ class Lemma:
 
 MAY_MAP: tuple[Uses, ...] = ((counts_ok, "cs pt"), (maps, "cs pt pid va choices"),
                              (frames_chosen, "cs pt choices"))
+
+def frame_in_pool(cs: Containers, f: int) -> bool:
+    """f is one of the pool's frames, whose notes a run can read."""
+    return 0 <= f and f < cs.nframes
+
 
 MAP_LEMMAS = {
     "new_frame_noted": Lemma((), (noted_at, "pt after pid va choices frame"),
@@ -1832,6 +1837,13 @@ MAP_LEMMAS = {
 }
 
 
+def lemma_hypotheses(lemma: Lemma, with_key: bool) -> list[Uses]:
+    """What the lemma assumes: `MAY_MAP`, `given` and `key`. Without `key`, the frame is
+    one of the pool's, so that a counterexample is a case a run can replay (the proof's
+    notes are total; the pool's end at its last frame)."""
+    return [*MAY_MAP, *lemma.given, lemma.key if with_key else (frame_in_pool, "cs frame")]
+
+
 def map_lemma(name: str, with_key: bool = True) -> Goal:
     """The lemma `MAP_LEMMAS[name]` over a pool, containers, the pool with memory and notes
     written, and a frame, a page key and a byte as free points."""
@@ -1841,8 +1853,8 @@ def map_lemma(name: str, with_key: bool = True) -> Goal:
               "va": z3.BitVec("va", 32), "writable": z3.Bool("writable"),
               "choices": [z3.Int("choice0"), z3.Int("choice1")], "frame": z3.Int("frame"),
               "key": z3.BitVec("key", 32), "byte": z3.BitVec("byte", 32)}
-    hypotheses = [*MAY_MAP, *lemma.given, *([lemma.key] if with_key else [])]
-    given = [run(fn, lambda names=names: [inputs[n] for n in names.split()]) for fn, names in hypotheses]
+    given = [run(fn, lambda names=names: [inputs[n] for n in names.split()])
+             for fn, names in lemma_hypotheses(lemma, with_key)]
     claims = [run(fn, lambda names=names: [inputs[n] for n in names.split()]) for fn, names in lemma.claims]
     shown = {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
              "pt": Shown(PTPOOL, pt, _pool_size(pt)),
@@ -1864,8 +1876,7 @@ def replay_map_lemma(impl: types.ModuleType | None, containers: Containers, pt: 
               "choices": [choice0, choice1], "frame": frame, "key": key, "byte": byte}
     spec = MAP_LEMMAS[lemma]
     try:
-        holds = all(fn(*[inputs[n] for n in names.split()])
-                    for fn, names in [*MAY_MAP, *spec.given, *([spec.key] if with_key else [])])
+        holds = all(fn(*[inputs[n] for n in names.split()]) for fn, names in lemma_hypotheses(spec, with_key))
     except IndexError:
         holds = False
     if not holds:
