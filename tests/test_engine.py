@@ -335,3 +335,34 @@ def test_trap_terms_equal_native_runs() -> None:
         given = [z3.substitute(g, *pairs) for g in t.given]
         only_native([*given, *[z3.substitute(a, *pairs) for a in out.assumptions]],
                     z3.substitute(claim, *pairs))
+
+
+def two_branches(x: int, y: int) -> int:
+    r = 0
+    if x > 0:
+        r += 1
+    if y > 0:
+        r += 2
+    return r
+
+
+def test_a_branch_the_assumptions_rule_out_is_not_explored() -> None:
+    x, y = z3.Int("x"), z3.Int("y")
+    out = run(two_branches, lambda: [x, y], assume=[x > 10])
+    assert out.paths == 2
+    s = z3.Solver()
+    s.add(x > 10, out.result != z3.If(y > 0, 3, 1))
+    assert s.check() == z3.unsat
+
+
+def test_each_pruning_question_is_asked_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every path replays the branches of the one before; the pruner answers each
+    (branch, path so far) once: 2 questions at the first branch, 2 at the second on each
+    side of the first, where asking on every path would take 16."""
+    asked = []
+    check = z3.Solver.check
+    monkeypatch.setattr(z3.Solver, "check", lambda self, *a: asked.append(1) or check(self, *a))
+    x, y = z3.Int("x"), z3.Int("y")
+    out = run(two_branches, lambda: [x, y], assume=[x + y > -100])
+    assert out.paths == 4
+    assert len(asked) == 6

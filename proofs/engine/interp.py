@@ -101,31 +101,45 @@ def is_sym(v: Any) -> bool:
 # Paths
 
 
+class Pruner:
+    """Asks whether a branch can be taken, given the caller's assumptions. Every path of a
+    run replays the decisions of the one before, so each question is answered once."""
+
+    def __init__(self, context: list[z3.BoolRef]) -> None:
+        self.solver = z3.Solver()
+        self.solver.set("timeout", PRUNE_TIMEOUT_MS)
+        self.solver.add(*context)
+        self.answers: dict[tuple[int, ...], tuple[bool, list[z3.BoolRef]]] = {}
+
+    def impossible(self, condition: list[z3.BoolRef], c: z3.BoolRef) -> bool:
+        """c cannot hold where condition does (pruning only: an unknown answer keeps the
+        branch)."""
+        asked = [*condition, c]
+        key = tuple(x.get_id() for x in asked)
+        if key not in self.answers:  # the terms are kept with the answer, so the ids stay theirs
+            self.solver.push()
+            self.solver.add(*asked)
+            self.answers[key] = (self.solver.check() == z3.unsat, asked)
+            self.solver.pop()
+        return self.answers[key][0]
+
+
 class Path:
     """One run: replays recorded branch decisions, records new ones and the path condition."""
 
-    def __init__(self, decisions: list[bool], context: list[z3.BoolRef] | None = None) -> None:
+    def __init__(self, decisions: list[bool], context: list[z3.BoolRef] | None = None,
+                 pruner: Pruner | None = None) -> None:
         self.decisions = decisions
         self.pos = 0
         self.condition: list[z3.BoolRef] = []
         self.assumptions: list[z3.BoolRef] = []
         self.forks_allowed = True
         self.context = list(context or [])
-        self.solver: z3.Solver | None = None
-        if self.context:
-            self.solver = z3.Solver()
-            self.solver.set("timeout", PRUNE_TIMEOUT_MS)
-            self.solver.add(*self.context)
+        self.pruner = pruner  # over the context, shared by the paths of one run
 
     def _impossible(self, c: z3.BoolRef) -> bool:
-        """c cannot hold on this path, given the caller's assumptions (pruning only: an
-        unknown answer keeps the branch)."""
-        assert self.solver is not None
-        self.solver.push()
-        self.solver.add(*self.condition, *self.assumptions, c)
-        answer = self.solver.check()
-        self.solver.pop()
-        return answer == z3.unsat
+        assert self.pruner is not None
+        return self.pruner.impossible([*self.condition, *self.assumptions], c)
 
     def decide(self, cond: Any) -> bool:
         if isinstance(cond, bool):
@@ -135,7 +149,7 @@ class Path:
             return True
         if z3.is_false(c):
             return False
-        if self.solver is not None:
+        if self.pruner is not None:
             if self._impossible(z3.Not(c)):
                 return True
             if self._impossible(c):
@@ -886,8 +900,9 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
     raised: list[tuple[z3.BoolRef, _Raised]] = []
     states: list[tuple[z3.BoolRef, list[Any]]] = []
     assumptions: list[z3.BoolRef] = []
+    pruner = Pruner(assume) if assume else None
     while True:
-        path = Path(decisions, assume)
+        path = Path(decisions, assume, pruner)
         args = make_args()
         try:
             result = Interp(path).call(fn, args, dict(kwargs or {}))
