@@ -38,6 +38,8 @@ from proofs.vm import (
     entry_byte,
     invariant_at,
     isolation,
+    map_invariant_example,
+    map_invariant_witness,
     map_lemma,
     map_words,
     mapped_at,
@@ -45,6 +47,7 @@ from proofs.vm import (
     noted_at,
     outside,
     page_keys,
+    replay_map_invariant,
     run_native,
     spec_frames,
     table_keys,
@@ -470,3 +473,14 @@ def test_the_refinement_pid_domains_cover_every_pid_once_and_every_process_is_ke
     keyed, beyond, every = (range(*PID_DOMAINS[d]) for d in ("keyed", "beyond", "any"))
     assert keyed.stop == beyond.start and keyed.start == every.start and beyond.stop == every.stop
     assert MAX_PROC <= len(keyed) and spec_vm.PID_MASK == keyed.stop - 1
+
+
+def test_map_invariant_example_meets_its_hypotheses_and_keeps_the_invariant() -> None:
+    """The case that shows map_page's invariant's hypotheses satisfiable meets them in full,
+    its replay passes, and the witness refuses it where map_page would forget the notes
+    (`noted=False`) or where the page's frame is not the one the containers hand out."""
+    case = map_invariant_example()
+    assert map_invariant_witness(noted=True)(dict(case))
+    replay_map_invariant(None, **case)
+    assert not map_invariant_witness(noted=False)(dict(case))
+    assert not map_invariant_witness(noted=True)({**case, "choice0": case["choice1"]})
