@@ -1930,8 +1930,7 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     the frames taken, an owned frame's owner and notes kept, and the frame point after, by
     what it is (`frame_kind_ok`). Every run takes `maps` as given (`Points.assume`). Its
     hypotheses are shown satisfiable by a case (`map_invariant_example`), not by the solver.
-    With the frames' notes left as they were (`noted=False`) it fails, checked by hand
-    (not in the suite: too slow for CI; docs/vm.md)."""
+    With the frames' notes left as they were (`noted=False`) it fails."""
     s = Points(notes=True)
     pid, va, writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
     choices = [z3.Int("choice0"), z3.Int("choice1")]

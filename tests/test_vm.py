@@ -38,6 +38,7 @@ from proofs.vm import (
     entry_byte,
     invariant_at,
     isolation,
+    map_invariant,
     map_invariant_example,
     map_invariant_witness,
     map_lemma,
@@ -320,6 +321,15 @@ def test_teardown_invariant_is_proved_and_fails_with_a_failing_replay_with_the_d
     assert checked("vm.teardown.invariant", teardown_invariant, 300).ok
     result = checked("vm.teardown.invariant", lambda: teardown_invariant(cleared=False), 300,
                      tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+def test_map_page_invariant_fails_with_a_failing_replay_with_the_notes_forgotten(tmp_path: Path) -> None:
+    """A map_page that takes a frame but leaves its notes (page table or page, and back
+    pointer) as they were breaks the invariant: the frame names no entry that maps it.
+    (`python -m proofs` proves the goal itself.)"""
+    result = checked("vm.map_page.invariant", lambda: map_invariant(noted=False), 300, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
