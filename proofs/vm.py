@@ -1997,9 +1997,9 @@ def noted_frames(pt: PTPool, after: PTPool, k: Word, t: Word, f: int) -> list[in
     """The frames whose notes map_page's invariant assumes (the frame point, and those key
     k's PTE and table key t's PDE name after), natively: those in the pool."""
     frames = [f]
-    for named in (page_frame, table_frame):
+    for named, point in ((page_frame, k), (table_frame, t)):
         try:
-            frames.append(named(after, k if named is page_frame else t))
+            frames.append(named(after, point))
         except IndexError:
             pass
     return [g for g in frames if 0 <= g < len(pt.is_ptbl)]

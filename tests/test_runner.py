@@ -22,6 +22,7 @@ from proofs.obligation import (
     conjuncts,
     instantiated,
     obligation,
+    points_apart,
     showable,
 )
 
@@ -71,6 +72,24 @@ def test_a_false_conclusion_yields_a_concrete_counterexample() -> None:
     result = check("demo.false.refines", Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x]))
     assert result.status == "counterexample"
     assert "x = 4" in result.detail
+
+
+def test_a_part_is_asked_first_at_its_points_alone_and_then_with_every_hypothesis() -> None:
+    """At its points alone a part sees only the hypotheses that read no other point: x > 0
+    follows from x > 1 there, x > 5 does not (it needs x == y, which reads y). check takes
+    only a proof from that, so the goal is still proved, and its counterexample is one
+    every hypothesis admits."""
+    x, y = z3.Int("x"), z3.Int("y")
+    hypotheses = [z3.And(x > 1, y > 5), x == y]
+    apart = points_apart(hypotheses, [x, y])
+    assert apart.prove(x > 0, [], 5000) == z3.unsat
+    assert [str(h) for h in apart.solvers[frozenset({"x"})].assertions()] == ["x > 1"]
+    assert apart.prove(x > 5, [], 5000) == z3.sat
+    shown = {"x": Shown(INT, x), "y": Shown(INT, y)}
+    assert check("demo.points.refines", Goal(hypotheses, z3.And(x > 0, x > 5), shown, points=[x, y])).ok
+    result = check("demo.points.refines", Goal(hypotheses, x > 6, shown, sizes=[x, y], points=[x, y]))
+    assert result.status == "counterexample"
+    assert "x = 6" in result.detail and "y = 6" in result.detail
 
 
 def test_a_model_too_large_to_write_down_is_not_shown() -> None:
