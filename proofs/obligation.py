@@ -91,6 +91,9 @@ class Result:
     seconds: float
     detail: str = ""
     replay_file: str = ""
+    # Where the time went, for a goal of several parts: the slowest part, or the one that
+    # was not proved (a CI log then says which part of an obligation to look at).
+    timing: str = ""
 
     @property
     def ok(self) -> bool:
@@ -129,18 +132,21 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     lemmas: list[z3.BoolRef] = []
     answer = z3.unsat
     apart = points_apart(hypotheses, goal.points)
-    for part in conjuncts(goal.conclusion):
+    parts = conjuncts(goal.conclusion)
+    timing = Timing(len(parts), time.perf_counter() - start)
+    for i, part in enumerate(parts):
+        began = time.perf_counter()
         answer = apart.prove(part, lemmas, ms) if goal.points else z3.unknown
         if answer != z3.unsat:
             answer, s = _prove_part(hypotheses, part, lemmas, ms, base)
+        timing.took(i, sorted(apart.read(part)) if goal.points else [], time.perf_counter() - began)
         if answer != z3.unsat:
             break
         if quantifier_free(part):
             lemmas.append(part)
     if answer == z3.unsat:
-        if satisfiable_unknown:
-            return Result(name, "unknown", time.perf_counter() - start, satisfiable_unknown)
-        return Result(name, "proved", time.perf_counter() - start)
+        status = "unknown" if satisfiable_unknown else "proved"
+        return Result(name, status, time.perf_counter() - start, satisfiable_unknown, timing=str(timing))
     reason = s.reason_unknown() if answer == z3.unknown else ""
     found = s.model() if answer == z3.sat else None  # before small_model's checks replace it
     model = small_model(s, goal.sizes, min(ms, 10000)) or showable(found, goal.sizes)
@@ -152,8 +158,33 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     values = concretize(goal, model) if model is not None else None
     seconds = time.perf_counter() - start
     if values is None:
-        return Result(name, "unknown", seconds, f"solver: {reason}")
+        return Result(name, "unknown", seconds, f"solver: {reason}", timing=timing.last())
     return _counterexample(name, goal, values, seconds, replay_dir, note)
+
+
+class Timing:
+    """How long a check spent before its parts (showing the hypotheses satisfiable) and on
+    its slowest part."""
+
+    def __init__(self, parts: int, before: float) -> None:
+        self.parts, self.before = parts, before
+        self.slowest: tuple[float, int, list[str]] = (0.0, 0, [])
+        self.latest: tuple[float, int, list[str]] = (0.0, 0, [])
+
+    def took(self, i: int, points: list[str], seconds: float) -> None:
+        self.latest = (seconds, i, points)
+        self.slowest = max(self.slowest, self.latest, key=lambda x: x[0])
+
+    @staticmethod
+    def _part(parts: int, took: tuple[float, int, list[str]]) -> str:
+        seconds, i, points = took
+        return f"part {i + 1}/{parts}{' at ' + ', '.join(points) if points else ''}: {seconds:.0f} s"
+
+    def last(self) -> str:
+        return f"before the parts: {self.before:.0f} s; the last, {self._part(self.parts, self.latest)}"
+
+    def __str__(self) -> str:
+        return f"before the parts: {self.before:.0f} s; slowest {self._part(self.parts, self.slowest)}"
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],

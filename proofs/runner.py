@@ -56,6 +56,7 @@ def limit(name: str, timeout: float) -> float:
     return timeout * SCALES.get(name, 1.0)
 
 
+SLOW_S = 60.0  # a proof that took this long says where the time went
 GRACE_S = 10.0  # past its limit, an obligation still answering is stopped
 
 
@@ -171,8 +172,8 @@ def _line(done: int, total: int, r: Result) -> str:
     width = len(str(total))
     head = f"[{done:>{width}}/{total}] {r.status:<14} {r.name:<40} {r.seconds:7.2f}s"
     if r.ok:
-        return head
-    text = "\n".join("    " + line for line in r.detail.splitlines())
+        return f"{head}  ({r.timing})" if r.timing and r.seconds >= SLOW_S else head
+    text = "\n".join("    " + line for line in [*r.detail.splitlines(), *([r.timing] if r.timing else [])])
     if r.replay_file:
         text += f"\n    replay: pytest {r.replay_file}"
     return f"{head}\n{text}"

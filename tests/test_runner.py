@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import xml.etree.ElementTree as ET
@@ -90,6 +91,18 @@ def test_a_part_is_asked_first_at_its_points_alone_and_then_with_every_hypothesi
     result = check("demo.points.refines", Goal(hypotheses, x > 6, shown, sizes=[x, y], points=[x, y]))
     assert result.status == "counterexample"
     assert "x = 6" in result.detail and "y = 6" in result.detail
+
+
+def test_a_slow_proof_says_which_part_took_longest() -> None:
+    """The runner's line for a proof that took a minute or more names its slowest part
+    (a CI log then says where to look); a quick one is left as it is."""
+    x = z3.Int("x")
+    result = check("demo.parts.refines", Goal([x > 3], z3.And(x > 0, x > 1), {"x": Shown(INT, x)}))
+    assert result.ok and result.timing.startswith("before the parts: ")
+    assert "part 1/2" in result.timing or "part 2/2" in result.timing
+    slow = dataclasses.replace(result, seconds=runner.SLOW_S)
+    assert runner._line(1, 1, slow).endswith(f"({result.timing})")
+    assert result.timing not in runner._line(1, 1, result)
 
 
 def test_a_model_too_large_to_write_down_is_not_shown() -> None:
