@@ -14,7 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import z3
@@ -797,7 +797,7 @@ AFTER_STEPS: dict[str, list[Any]] = {
                  abstract_kept]}
 
 
-def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> Goal:
+def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed", state_after: bool = True) -> Goal:
     """Same results and errno as spec.vm, and the new state abstracts to the spec's: the same
     containers, and at every key where the invariant holds beforehand (all of them, in a
     state with the invariant), the same page, page table and page bytes.
@@ -814,7 +814,11 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
     The claims about other entries are stated at a page key, a table key and a byte
     offset that are free constants, and so at every one, given the invariant there: no
     part quantifies over keys, and a part proved is a lemma of those after it, the steps
-    at that key (`KEY_STEPS`, `AFTER_STEPS`) first."""
+    at that key (`KEY_STEPS`, `AFTER_STEPS`) first.
+
+    Without `state_after`, only the results, and the states on an error or beyond the
+    keys: for map_page, whose state after a success is an obligation of its own
+    (`vm.map_page.refines_on_success`: `STATE_APART`)."""
     s = Setting(op, impl, pids)
     cs, pt = s.lower().cs, s.pt()
     before = run(abstract, lambda: [cs, pt])
@@ -824,9 +828,9 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
         named = [a == b for a, b in zip(flatten(VM, spec_before), flatten(VM, before.result), strict=True)]
     want = run(spec_call, lambda: [op, spec_before, pt.mem, s.lower().choices, s.args])
     *results, vm, spec_mem = want.result
-    after = run(abstract, lambda: [s.lower_after.cs, s.pt_after])
+    after = run(abstract, lambda: [s.lower_after.cs, s.pt_after]) if state_after else None
     k, offset, t = z3.BitVec("key", 32), z3.BitVec("offset", 32), z3.BitVec("table", 32)
-    runs = [before, want, after]
+    runs = [before, want, *([after] if after else [])]
 
     def at(fn: Any, *args: Any) -> z3.BoolRef:
         out = run(fn, lambda: list(args))
@@ -834,16 +838,19 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
         return out.result
 
     err, spec_err = s.results[0], results[0]
-    given = [at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t), z3.ULT(offset, PAGE_SIZE), *named]
+    given = [at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t), z3.ULT(offset, PAGE_SIZE)]
+    if not after:
+        given = []
     steps = [at(step, spec_before, pt, *s.args) for step in [keyed_or_dead, *STEPS.get(op, [])]]
     if op in ALLOCATES:
         steps.insert(0, at(choices_roundtrip, s.lower().choices))
-    keyed = pids == "keyed"  # beyond the keys nothing changes: no step at a key is needed
+    keyed = pids == "keyed" and after  # beyond the keys nothing changes: no step at a key is needed
     key_steps = [at(step, cs, pt, *s.span(), k, s.lower().choices) for step in KEY_STEPS.get(op, []) if keyed]
     after_steps = [at(step, cs, pt, s.lower_after.cs, s.pt_after, *s.args[:2], k, op not in WRITES_USER)
                    for step in AFTER_STEPS.get(op, []) if keyed]
-    same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
-    same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
+    if after:
+        same_page, same_table = at(pages_agree, after.result, vm, k), at(tables_agree, after.result, vm, t)
+        same_byte = at(byte_agrees, vm, s.pt_after.mem, spec_mem, k, offset)
     kept = z3.And(*[a == b for a, b in zip(s.pt_leaves, flatten(PTPOOL, s.pt_after), strict=True)],
                   equal(CONTAINERS, s.lower_after.cs, cs))
     spec_kept = z3.And(*[a == b for a, b in zip(flatten(VM, spec_before) + flatten(MEM, pt.mem),
@@ -851,18 +858,20 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed") -> G
 
     success = err == E_SUCC
     changed = z3.And(success, z3.ULE(s.args[0], PID_MASK))  # a larger pid changes nothing
-    conclusion = z3.And(
+    conclusion = [
         *steps, *key_steps, *[z3.Implies(z3.And(changed, *key_steps), x) for x in after_steps],
         z3.Implies(err != E_SUCC, equal_results(s.results, tuple(results))),
         z3.Implies(err != E_SUCC, kept), z3.Implies(spec_err != E_SUCC, spec_kept),
         z3.Implies(success, equal_results(s.results, tuple(results))),
-        z3.Implies(z3.And(success, z3.Not(changed)), z3.And(kept, spec_kept)),
-        z3.Implies(changed, equal(CONTAINERS, after.result.containers, vm.containers)),
-        z3.Implies(z3.And(changed, *key_steps, *after_steps), same_page),
-        z3.Implies(changed, same_table),
-        z3.Implies(z3.And(changed, *key_steps, *after_steps), same_byte))
-    extra = {"key": k, "table": t, "offset": offset}
-    return s.goal(conclusion, [*given, *[a for r in runs for a in r.assumptions]], replay_refines, extra)
+        z3.Implies(z3.And(success, z3.Not(changed)), z3.And(kept, spec_kept))]
+    if after:
+        conclusion += [z3.Implies(changed, equal(CONTAINERS, after.result.containers, vm.containers)),
+                       z3.Implies(z3.And(changed, *key_steps, *after_steps), same_page),
+                       z3.Implies(changed, same_table),
+                       z3.Implies(z3.And(changed, *key_steps, *after_steps), same_byte)]
+    extra = {"key": k, "table": t, "offset": offset} if after else {}
+    hypotheses = [*given, *named, *[a for r in runs for a in r.assumptions]]
+    return s.goal(z3.And(*conclusion), hypotheses, replay_refines, extra)
 
 
 def unchanged(s: Setting) -> z3.BoolRef:
@@ -1330,26 +1339,14 @@ def _ty_of(x: z3.ExprRef) -> Ty:
     return WORD if z3.is_bv(x) else BOOL if z3.is_bool(x) else INT
 
 
-class Points:
-    """A pool and containers with the invariant before at a page key, a table key, a frame,
-    a pid and a kernel address that are free constants (and where their entries lead:
-    `AROUND_POINTS`), and the same pool with a memory `written` in place of its own (and,
-    with `notes`, the frames' notes too): the setting of an obligation that a change of
-    memory keeps the invariant, at every point."""
+class Runs:
+    """The runs an obligation is built from: hypotheses (`given`, `assume`) and steps, each
+    a run of a function of this layer over symbolic values."""
 
-    def __init__(self, notes: bool = False) -> None:
-        self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
-        self.notes = notes  # the frames' notes written too
-        self.after = rewritten(self.pt, notes)
-        self.k, self.t, self.a = z3.BitVec("key", 32), z3.BitVec("table", 32), z3.BitVec("byte", 32)
-        self.f, self.p = z3.Int("frame"), z3.Int("pid_at")
-        self.runs = [run(part, lambda part=part: [self.cs, self.pt, *self.points()])
-                     for part in AROUND_POINTS]
+    def __init__(self) -> None:
+        self.runs: list[Any] = []
         self.steps: list[Any] = []
         self.assumed: list[z3.BoolRef] = []
-
-    def points(self) -> list[Any]:
-        return [self.k, self.t, self.f, self.p, self.a]
 
     def given(self, fn: Any, *args: Any) -> Any:
         """fn's result, a hypothesis if a bool."""
@@ -1364,9 +1361,37 @@ class Points:
         60 s; on the paths `maps` allows, they take 1 to 3 s)."""
         self.assumed.append(self.given(fn, *args))
 
-    def step(self, fn: Any, *args: Any) -> None:
-        """fn's result, proved before the invariant and then a lemma of it."""
+    def step(self, fn: Any, *args: Any) -> Any:
+        """fn's result, proved before the conclusion and then a lemma of it."""
         self.steps.append(run(fn, lambda: list(args), assume=self.assumed))
+        return self.steps[-1].result
+
+    def hypotheses(self, more: Iterable[Any] = ()) -> list[z3.BoolRef]:
+        """The bool results given, and what every run (and `more`) assumes on its paths."""
+        given = [z3.BoolVal(r.result) if isinstance(r.result, bool) else r.result
+                 for r in self.runs if isinstance(r.result, (bool, z3.BoolRef))]
+        return [*given, *[x for r in self.runs + self.steps + list(more) for x in r.assumptions]]
+
+
+class Points(Runs):
+    """A pool and containers with the invariant before at a page key, a table key, a frame,
+    a pid and a kernel address that are free constants (and where their entries lead:
+    `AROUND_POINTS`), and the same pool with a memory `written` in place of its own (and,
+    with `notes`, the frames' notes too): the setting of an obligation that a change of
+    memory keeps the invariant, at every point."""
+
+    def __init__(self, notes: bool = False) -> None:
+        super().__init__()
+        self.cs, self.pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
+        self.notes = notes  # the frames' notes written too
+        self.after = rewritten(self.pt, notes)
+        self.k, self.t, self.a = z3.BitVec("key", 32), z3.BitVec("table", 32), z3.BitVec("byte", 32)
+        self.f, self.p = z3.Int("frame"), z3.Int("pid_at")
+        for part in AROUND_POINTS:
+            self.given(part, self.cs, self.pt, *self.points())
+
+    def points(self) -> list[Any]:
+        return [self.k, self.t, self.f, self.p, self.a]
 
     def goal(self, cs_after: Containers, replay: Any, named: dict[str, z3.ExprRef],
              replay_extra: dict[str, Any], hints: list[z3.ExprRef] | None = None,
@@ -1376,15 +1401,13 @@ class Points:
         kept = [run(part, lambda part=part: [cs_after, self.after, *self.points()], assume=self.assumed)
                 for part in INVARIANT_AT]
         cs, pt = self.cs, self.pt
-        given = [z3.BoolVal(r.result) if isinstance(r.result, bool) else r.result
-                 for r in self.runs if isinstance(r.result, (bool, z3.BoolRef))]
         points = {"key": self.k, "table": self.t, "byte": self.a, "frame": self.f, "pid_at": self.p}
         written = ({"after": Shown(PTPOOL, self.after, _pool_size(self.after))} if self.notes
                    else {"written": Shown(MEM, self.after.mem, _pool_size(pt))})
         inputs = {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
                   "pt": Shown(PTPOOL, pt, _pool_size(pt)), **written,
                   **{name: Shown(_ty_of(x), x) for name, x in {**named, **points}.items()}}
-        return Goal([*given, *[x for r in self.runs + self.steps + kept for x in r.assumptions]],
+        return Goal(self.hypotheses(kept),
                     z3.And(*[r.result for r in self.steps + kept]), inputs, sizes=_sizes(cs, pt),
                     replay=replay, replay_extra=replay_extra, hints=hints or [],
                     points=list(points.values()), example=witness[0] if witness else None,
@@ -1839,6 +1862,7 @@ class Lemma:
 MAY_MAP: tuple[Uses, ...] = ((counts_ok, "cs pt"), (maps, "cs pt pid va choices"),
                              (frames_chosen, "cs pt choices"))
 
+
 def frame_in_pool(cs: Containers, f: int) -> bool:
     """f is one of the pool's frames, whose notes a run can read."""
     return 0 <= f and f < cs.nframes
@@ -1913,7 +1937,8 @@ for _name in MAP_LEMMAS:
     obligation(f"vm.map_page.{_name}")(lambda _name=_name: map_lemma(_name))
 
 
-# 245 and 265 s in two runs side by side (2026-11-24); a part of it up to 130 s: docs/vm.md
+# 189 to 265 s by hand, 222 and 759 s in CI (2026-11-24), the slowest part a frame owned
+# before (kind 2 of `frame_kind_ok`): docs/vm.md
 @obligation("vm.map_page.invariant", 3.0)
 def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     """map_page keeps the invariant: where pid may map a page at va (`maps`), the new PTE,
@@ -2046,16 +2071,21 @@ def map_invariant_case(containers: Containers, pt: PTPool, after: PTPool, pid: W
             and all(notes(pt, after, pid, va, choices, g) for g in frames))
 
 
-def map_invariant_witness(noted: bool) -> Callable[[dict[str, Any]], bool]:
-    """Whether a case meets map_page's invariant's hypotheses in full (`strict`): a case
-    that does shows them satisfiable without asking the solver (its answer on them took
-    17 s in one run and was unknown at 60 s in another)."""
+def strict_case(case: Callable[..., bool], **flags: Any) -> Callable[[dict[str, Any]], bool]:
+    """Whether a case meets a goal's hypotheses in full (`case`, `strict`): a case that does
+    shows them satisfiable without asking the solver (on map_page's invariant's, its answer
+    took 17 s in one run and was unknown at 60 s in another)."""
     def holds(values: dict[str, Any]) -> bool:
         try:
-            return map_invariant_case(**values, noted=noted, strict=True)
+            return case(**values, **flags, strict=True)
         except (IndexError, KeyError):
             return False
     return holds
+
+
+def map_invariant_witness(noted: bool) -> Callable[[dict[str, Any]], bool]:
+    """Whether a case meets map_page's invariant's hypotheses in full."""
+    return strict_case(map_invariant_case, noted=noted)
 
 
 def map_invariant_example() -> dict[str, Any]:
@@ -2091,77 +2121,137 @@ def page_byte_addr(pt: PTPool, k: Word, offset: Word) -> Word:
     return PTE_ADDR(pte_at(pt, k)) | offset
 
 
-# Not registered yet (docs/vm.md, "Open"): it has no replay and no failing variant in the
-# suite, and the errors and results are still to be split out of `refines("map_page")`.
-def map_refines_on_success() -> Goal:
+def map_success_claims(v: dict[str, Any]) -> list[tuple[Any, list[Any]]]:
+    """map_page's refinement's claims on a success, in the order they are proved, over the
+    values v: the steps (pid's own entries at the page key, apart where va has a table and
+    where it needs one; another key under a new table without a page; another key's PTE
+    and the table key's PDE as written), then the impl's abstraction after (`got`) and the
+    spec's (`vm`, `spec_mem`) with the same page, page table and byte."""
+    op = [v[n] for n in "cs pt after pid va written choices".split()]
+    k, t = v["key"], v["table"]
+    return [*[(fn, [*op, k, new]) for new in (False, True) for fn in (own_pde_mapped, own_pte_mapped)],
+            (new_table_empty_at, [*op, k]), (other_page_unwritten, [*op, k]),
+            (table_unwritten, [*op, t]), (table_mapped, [*op, t]),
+            (pages_agree, [v["got"], v["vm"], k]), (tables_agree, [v["got"], v["vm"], t]),
+            (byte_agrees, [v["vm"], v["after"].mem, v["spec_mem"], k, v["offset"]])]
+
+
+def map_success_read(pt: PTPool, after: PTPool, pid: Word, va: Word, k: Word, t: Word) -> list[Word]:
+    """The entries the claims read: the page key's before and after, the table key's, and
+    pid's own for va after."""
+    return key_entries(pt, k) + key_entries(after, k) + table_entries(t) + entry_words(after, pid, va)
+
+
+# 84 s alone; 214 s in a run of the container and VM layers with -j 2 beside map_page's
+# invariant, its table key's claim 142 s of it (2026-11-24)
+@obligation("vm.map_page.refines_on_success", 2.0)
+def map_refines_on_success(rights: bool = True) -> Goal:
     """map_page's refinement on a success, over its footprint: where pid may map a page at
     va (`maps`, which every run takes as given), with the containers as `allocated` leaves
-    them and memory as `mapped_byte` says where the claims read it (the entries of a page
-    key and a table key before and after, pid's own, and the byte at an offset in the page
-    key's page), the spec succeeds too, with the same containers, and at those points the
-    same page, page table and byte. By hand, 2026-11-24: proved in 73 s after 20 s of
-    building; comparing the page after with the spec's before instead gives a
-    counterexample."""
+    them and memory as `mapped_byte` says where the claims read it (`map_success_read`, and
+    the byte at an offset in the page key's page), the spec succeeds too, with the same
+    containers, and at a page key, a table key and an offset that are free constants the
+    same page, page table and byte (`map_success_claims`). Assumed, as proved apart for
+    every state: the new PTE and PDE read back (`vm.map_page.new_page_entry`,
+    `new_table_noted`), another key's PTE unwritten (`other_page_apart`). With the PTE's
+    writable bit left out of the footprint (`rights=False`, a map_page that maps every
+    page read-only) it fails."""
+    r = Runs()
     cs, pt = fresh(CONTAINERS, "cs"), fresh(PTPOOL, "pt")
     after = rewritten(pt, notes=True)
     pid, va, writable = z3.BitVec("pid", 32), z3.BitVec("va", 32), z3.Bool("writable")
+    written = writable if rights else False  # the W bit the footprint writes
     choices = [z3.Int("choice0"), z3.Int("choice1")]
     k, t, offset = z3.BitVec("key", 32), z3.BitVec("table", 32), z3.BitVec("offset", 32)
-    runs: list[Any] = []
-    assumed: list[z3.BoolRef] = []
-    steps: list[Any] = []
-
-    def given(fn: Any, *args: Any) -> Any:
-        runs.append(run(fn, lambda: list(args), assume=assumed))
-        return runs[-1].result
-
-    def step(fn: Any, *args: Any) -> Any:
-        steps.append(run(fn, lambda: list(args), assume=assumed))
-        return steps[-1].result
-
-    for fn, args in ((counts_ok, [cs, pt]), (maps, [cs, pt, pid, va, choices]),
-                     (frames_chosen, [cs, pt, choices])):
-        assumed.append(given(fn, *args))
-    given(other_key_ok, cs, pt, k)
-    given(table_key_ok, cs, pt, t)
-    cs_after = given(allocated, cs, pt, pid, va, choices)
-    read = [*given(key_entries, pt, k), *given(key_entries, after, k), *given(table_entries, t),
-            *given(entry_words, after, pid, va)]
-    for x in read:
-        given(word_mapped_at, pt, after, pid, va, writable, choices, x)
-    given(mapped_at, pt, after, pid, va, writable, choices, given(page_byte_addr, after, k, offset))
-    op = [cs, pt, after, pid, va, writable, choices]
-    for fn in (new_pte_read, new_pde_read):  # proved of every state: vm.map_page.new_*
-        given(fn, *op)
-    given(other_pte_unwritten, *op, k)  # proved of every state: vm.map_page.other_page_apart
-    for new_table in (False, True):
-        step(own_pde_mapped, *op, k, new_table)
-        step(own_pte_mapped, *op, k, new_table)
-    step(new_table_empty_at, *op, k)
-    step(other_page_unwritten, *op, k)
-    step(table_unwritten, *op, t)
-    step(table_mapped, *op, t)
-    before = given(abstract, cs, pt)
-    err, vm, spec_mem = given(spec_call, "map_page", before, pt.mem, choices, [pid, va, writable])
-    got = given(abstract, cs_after, after)
-    step(pages_agree, got, vm, k)
-    step(tables_agree, got, vm, t)
-    step(byte_agrees, vm, after.mem, spec_mem, k, offset)
-    hypotheses = [r.result for r in runs if isinstance(r.result, z3.BoolRef)] + [z3.ULT(offset, PAGE_SIZE)]
+    r.assume(counts_ok, cs, pt)
+    r.assume(maps, cs, pt, pid, va, choices)
+    r.assume(frames_chosen, cs, pt, choices)  # proved of every state: vm.map_page.frames_chosen
+    r.given(other_key_ok, cs, pt, k)
+    r.given(table_key_ok, cs, pt, t)
+    cs_after = r.given(allocated, cs, pt, pid, va, choices)
+    for x in r.given(map_success_read, pt, after, pid, va, k, t):
+        r.given(word_mapped_at, pt, after, pid, va, written, choices, x)
+    r.given(mapped_at, pt, after, pid, va, written, choices, r.given(page_byte_addr, after, k, offset))
+    op = [cs, pt, after, pid, va, written, choices]
+    for fn in (new_pte_read, new_pde_read):  # MAP_LEMMAS' claims, proved of every state
+        r.given(fn, *op)
+    r.given(other_pte_unwritten, *op, k)
+    err, vm, spec_mem = r.given(spec_call, "map_page", r.given(abstract, cs, pt), pt.mem, choices,
+                                [pid, va, writable])
+    got = r.given(abstract, cs_after, after)
+    values = {"cs": cs, "pt": pt, "after": after, "pid": pid, "va": va, "written": written,
+              "choices": choices, "key": k, "table": t, "offset": offset, "got": got, "vm": vm,
+              "spec_mem": spec_mem}
+    for fn, args in map_success_claims(values):
+        r.step(fn, *args)
     shown = {"containers": Shown(CONTAINERS, cs, _containers_size(cs, pt)),
              "pt": Shown(PTPOOL, pt, _pool_size(pt)), "after": Shown(PTPOOL, after, _pool_size(pt)),
              **{n: Shown(WORD, x) for n, x in (("pid", pid), ("va", va), ("key", k), ("table", t),
                                                  ("offset", offset))},
              "writable": Shown(BOOL, writable), "choice0": Shown(INT, choices[0]),
              "choice1": Shown(INT, choices[1])}
-    return Goal([*hypotheses, *[a for r in runs + steps for a in r.assumptions]],
+    return Goal([*r.hypotheses(), z3.ULT(offset, PAGE_SIZE)],
                 z3.And(err == E_SUCC, equal(CONTAINERS, got.containers, vm.containers),
-                       *[r.result for r in steps]),
-                shown, sizes=_sizes(cs, pt), points=[k, t, offset])
+                       *[step.result for step in r.steps]),
+                shown, sizes=_sizes(cs, pt), points=[k, t, offset], replay=replay_map_refines_on_success,
+                replay_extra={"rights": rights}, example=map_success_example(),
+                admissible=strict_case(map_success_case, rights=rights))
 
 
-# Written, not yet registered: see docs/vm.md, "Open".
-PENDING = {"vm.map_page.refines"}
+def map_success_case(containers: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                     choice0: int, choice1: int, key: Word, table: Word, offset: Word, rights: bool = True,
+                     strict: bool = False) -> bool:
+    """map_page's success refinement's hypotheses, natively. A replay (not `strict`) skips
+    a read beyond memory, which the proof reads as arbitrary (`in_memory_or`)."""
+    choices, written = [choice0, choice1], writable and rights
+    readable = natively if strict else in_memory_or
+    op = [containers, pt, after, pid, va, written, choices]
+    return (counts_ok(containers, pt) and maps(containers, pt, pid, va, choices)
+            and frames_chosen(containers, pt, choices) and other_key_ok(containers, pt, key)
+            and table_key_ok(containers, pt, table) and offset < PAGE_SIZE
+            and all(readable(word_mapped_at, pt, after, pid, va, written, choices, x)
+                    for x in map_success_read(pt, after, pid, va, key, table))
+            and readable(mapped_at, pt, after, pid, va, written, choices, page_byte_addr(after, key, offset))
+            and readable(new_pte_read, *op) and readable(new_pde_read, *op)
+            and readable(other_pte_unwritten, *op, key))
+
+
+def map_success_example() -> dict[str, Any]:
+    """A case map_page's success refinement assumes: map_page's invariant's
+    (`map_invariant_example`), at pid's own key and table key, offset 0."""
+    case = map_invariant_example()
+    for point in ("byte", "frame", "pid_at"):
+        del case[point]
+    return {**case, "offset": 0}
+
+
+def replay_map_refines_on_success(impl: types.ModuleType | None, containers: Containers, pt: PTPool,
+                                  after: PTPool, pid: Word, va: Word, writable: bool, choice0: int,
+                                  choice1: int, key: Word, table: Word, offset: Word,
+                                  rights: bool = True) -> None:
+    """The claims on the case, given the hypotheses (`map_success_case`): the spec succeeds
+    with the same containers, and each of `map_success_claims` holds."""
+    choices = [choice0, choice1]
+    try:
+        holds = map_success_case(containers, pt, after, pid, va, writable, choice0, choice1, key, table,
+                                 offset, rights)
+    except IndexError:
+        holds = False
+    if not holds:
+        raise InvalidCase("the case breaks the obligation's hypotheses")
+    got = abstract(allocated(containers, pt, pid, va, choices), after)
+    err, vm, spec_mem = spec_call("map_page", abstract(containers, pt), pt.mem, choices, [pid, va, writable])
+    assert err == E_SUCC and got.containers == vm.containers, (err, got.containers, vm.containers)
+    values = {"cs": containers, "pt": pt, "after": after, "pid": pid, "va": va,
+              "written": writable and rights, "choices": choices, "key": key, "table": table,
+              "offset": offset, "got": got, "vm": vm, "spec_mem": spec_mem}
+    for fn, args in map_success_claims(values):
+        assert fn(*args), fn.__name__
+
+
+# Operations whose refinement after a success is an obligation of its own, over the
+# operation's footprint (`map_refines_on_success`): as one goal, map_page's was unknown.
+STATE_APART = {"map_page"}
 
 for _op in WRITES_USER:
     obligation(f"vm.{_op}.writes_user_only")(lambda impl=impl_vm, _op=_op: writes_user_only(_op, impl))
@@ -2176,7 +2266,7 @@ for _op in CLEARS_OWN_ENTRY:  # 41 s alone, 286 s in a run of the layer with -j 
 
 
 KINDS: dict[str, Any] = {
-    "refines": refines,
+    "refines": lambda op, impl: refines(op, impl, state_after=op not in STATE_APART),
     "refines_large_pid": lambda op, impl: refines(op, impl, "beyond"),
     "unchanged_on_error": unchanged_on_error,
 }
@@ -2187,23 +2277,25 @@ HEAVY = {"vm.unmap_page.refines": 2.0, "vm.copyout.refines": 2.0}
 
 for _op in OPERATIONS:
     for _kind, _builder in KINDS.items():
-        if (_name := f"vm.{_op}.{_kind}") not in PENDING:
-            obligation(_name, HEAVY.get(_name, 1.0))(lambda impl=impl_vm, _op=_op, _b=_builder: _b(_op, impl))
+        _name = f"vm.{_op}.{_kind}"
+        obligation(_name, HEAVY.get(_name, 1.0))(lambda impl=impl_vm, _op=_op, _b=_builder: _b(_op, impl))
 
 
 # -- replays ---------------------------------------------------------------------------------
 
 
 def replay_refines(impl: types.ModuleType | None, op: str, containers: Containers, choices: list[int],
-                   pt: PTPool, key: Word, table: Word, offset: Word, **kw: Any) -> None:
+                   pt: PTPool, key: Word | None = None, table: Word = 0, offset: Word = 0, **kw: Any) -> None:
     """The refinement's claims, run natively on the case: the same results; on an error
     both states as they were; after a success the same containers, and at the case's key,
-    table key and offset the same page, page table and byte. The case need only satisfy
-    the obligation's hypotheses (the invariant where the operation and the claims look),
-    as the proof is about every such state."""
+    table key and offset the same page, page table and byte (a case without a key: of a
+    refinement without the state after a success). The case need only satisfy the
+    obligation's hypotheses (the invariant where the operation and the claims look), as
+    the proof is about every such state."""
     values = {"containers": containers, "choices": choices, "pt": pt, **kw}
-    if not (admitted_case(op, values) and other_key_ok(containers, pt, key)
-            and table_key_ok(containers, pt, table) and offset < PAGE_SIZE):
+    at_key = key is None or (other_key_ok(containers, pt, key) and table_key_ok(containers, pt, table)
+                             and offset < PAGE_SIZE)
+    if not (admitted_case(op, values) and at_key):
         raise InvalidCase("the case breaks the obligation's hypotheses")
     before, pool = abstract(containers, pt), copy.deepcopy(pt)
     *want, vm, spec_mem = spec_call(op, before, pt.mem, choices, [kw[name] for name, _ in OPERATIONS[op][2]])
@@ -2212,6 +2304,8 @@ def replay_refines(impl: types.ModuleType | None, op: str, containers: Container
     if got[0] != E_SUCC:
         assert (lower.cs, pt) == (containers, pool), f"errno {got[0]} but the state changed"
         assert (vm, spec_mem) == (before, pool.mem), f"errno {got[0]} but the spec changed its state"
+        return
+    if key is None:
         return
     after = abstract(lower.cs, pt)
     assert after.containers == vm.containers

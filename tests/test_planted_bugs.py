@@ -158,6 +158,11 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
         ("    zero_frame(pt, frame)\n    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = False\n")]),
     "map_page_notes_the_page_as_a_table": ("map_page", "maps_new_page_only", [
         ("    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = True\n")]),
+    "map_page_maps_over_a_present_page": ("map_page", "refines", [
+        ("    if not is_user_page(pt, va) or get_ptbl_entry_by_va(pt, pid, va) & PTE_P:\n",
+         "    if not is_user_page(pt, va):\n")]),
+    "map_page_maps_every_page_read_only": ("map_page", "maps_new_page_only", [
+        ("(u32(PTE_W) if writable else u32(0))", "u32(0)")]),
     "unmap_page_clears_the_next_entry": ("unmap_page", "clears_own_entry_only", [
         ("    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))\n",
          "    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va) + 1)\n")]),

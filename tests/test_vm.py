@@ -42,6 +42,9 @@ from proofs.vm import (
     map_invariant_example,
     map_invariant_witness,
     map_lemma,
+    map_refines_on_success,
+    map_success_case,
+    map_success_example,
     map_words,
     mapped_at,
     maps,
@@ -49,8 +52,10 @@ from proofs.vm import (
     outside,
     page_keys,
     replay_map_invariant,
+    replay_map_refines_on_success,
     run_native,
     spec_frames,
+    strict_case,
     table_keys,
     teardown_invariant,
     teardown_quota_back,
@@ -332,6 +337,28 @@ def test_map_page_invariant_fails_with_a_failing_replay_with_the_notes_forgotten
     result = checked("vm.map_page.invariant", lambda: map_invariant(noted=False), 300, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+def test_map_page_refines_on_success_fails_with_a_failing_replay_with_every_page_read_only(
+        tmp_path: Path) -> None:
+    """Read through a footprint that maps every page read-only, the state after a success
+    is not the spec's: the page at pid's own key lacks the writable bit it was asked for.
+    (`python -m proofs` proves the goal itself.)"""
+    result = checked("vm.map_page.refines_on_success", lambda: map_refines_on_success(rights=False), 300,
+                     tmp_path / "replay")
+    assert result.status == "counterexample", result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+def test_map_success_example_meets_its_hypotheses_and_the_claims() -> None:
+    """The case that shows the success refinement's hypotheses satisfiable meets them in
+    full and its replay passes; the witness refuses it where the footprint maps the page
+    read-only, or where the page's frame is not the one the containers hand out."""
+    case = map_success_example()
+    assert strict_case(map_success_case)(dict(case))
+    replay_map_refines_on_success(None, **case)
+    assert not strict_case(map_success_case, rights=False)(dict(case))
+    assert not strict_case(map_success_case)({**case, "choice0": case["choice1"]})
 
 
 def test_the_bytes_of_an_entry_are_the_four_at_its_address_natively_as_in_the_proof() -> None:
