@@ -893,8 +893,8 @@ READS_ONLY = {"copyin"}
 def preserves(op: str, impl: types.ModuleType = impl_vm) -> Goal:
     """The invariant kept, for an operation that only reads (`READS_ONLY`): on every input,
     success or not, it leaves the pool and the containers as they were, and so the
-    invariant, a function of them, holds again. (For the operations that write, not yet
-    written: docs/vm.md, "Open".)"""
+    invariant, a function of them, holds again. (The operations that write keep it in two
+    halves, a footprint and an invariant over it: docs/vm.md.)"""
     s = Setting(op, impl)
     return s.goal(unchanged(s), [], replay_keeps_the_state)
 

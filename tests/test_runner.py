@@ -188,6 +188,13 @@ def test_a_scaled_obligation_gets_that_multiple_of_the_limit() -> None:
     assert runner.limit("vm.copyin.refines", 300.0) == 300.0
 
 
+def test_the_heaviest_obligations_start_first_and_the_rest_by_name() -> None:
+    runner.discover()
+    names = ["vm.copyin.refines", "vm.map_page.invariant", "container.alloc.refines", "vm.unmap_page.refines"]
+    assert runner.heaviest_first(names) == [
+        "vm.map_page.invariant", "vm.unmap_page.refines", "container.alloc.refines", "vm.copyin.refines"]
+
+
 def test_a_check_apart_answers_as_check_does(tmp_path: Path) -> None:
     x = z3.Int("x")
     goal = Goal([x > 3], x > 4, {"x": Shown(INT, x)}, sizes=[x])
