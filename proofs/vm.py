@@ -838,9 +838,9 @@ def refines(op: str, impl: types.ModuleType = impl_vm, pids: str = "keyed", stat
         return out.result
 
     err, spec_err = s.results[0], results[0]
-    given = [at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t), z3.ULT(offset, PAGE_SIZE)]
-    if not after:
-        given = []
+    given = []
+    if after:
+        given = [at(other_key_ok, cs, pt, k), at(table_key_ok, cs, pt, t), z3.ULT(offset, PAGE_SIZE)]
     steps = [at(step, spec_before, pt, *s.args) for step in [keyed_or_dead, *STEPS.get(op, [])]]
     if op in ALLOCATES:
         steps.insert(0, at(choices_roundtrip, s.lower().choices))
@@ -1793,7 +1793,7 @@ def owned_notes_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PT
                      choices: list[int], f: int) -> bool:
     """A frame owned before keeps its owner and its notes."""
     return f not in cs.owner or (f in cs_after.owner and cs_after.owner[f] == cs.owner[f]
-                                 and after.is_ptbl[f] == pt.is_ptbl[f] and after.back_va[f] == pt.back_va[f])
+                                 and notes_kept(pt, after, pid, va, choices, f))
 
 
 def frame_kind_ok(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
