@@ -23,8 +23,8 @@ from spec.container import Container, Containers
 from spec.map import Map
 
 from .engine.interp import run
-from .engine.values import INT, RecT, equal, flatten, fresh, fresh_name, unflatten
-from .layer import equal_results, same_leaf
+from .engine.values import INT, RecT, equal, fresh_name
+from .harness import Layer, Operation, Setting, as_tuple, register
 from .obligation import Goal, InvalidCase, Shown, obligation
 
 TABLE = RecT(ContainerTable)
@@ -98,79 +98,41 @@ def table_ok(t: ContainerTable) -> bool:
             and all(at_ok(t, f) for f in range(t.nframes)))
 
 
-# -- goals --------------------------------------------------------------------------------------
-
-# name: argument types, and whether the spec takes the frame the impl chose
-OPERATIONS: dict[str, list[Any]] = {
-    "split": [INT, INT],
-    "alloc": [INT],
-    "free": [INT, INT],
-    "revoke": [INT],
-}
+# -- the operations ----------------------------------------------------------------------------
 
 
 def _errno(result: Any) -> Any:
     return result[0] if isinstance(result, tuple) else result
 
 
-def spec_call(op: str, cs: Containers, args: list[Any], result: Any) -> tuple[Any, ...]:
-    """The spec's (results..., new state) for the impl's call and result."""
-    if op == "alloc":
-        return spec_container.alloc(cs, *args, result[1])
-    return getattr(spec_container, op)(cs, *args)
+def first(result: Any) -> tuple[Any, ...]:
+    """The errno of an (errno, value) result: the value is the impl's choice, not a result."""
+    return (result[0],)
 
 
-def impl_results(op: str, result: Any) -> tuple[Any, ...]:
-    return result if op == "split" else (_errno(result),)
+def frame_chosen(result: Any) -> list[Any]:
+    """The frame an allocation returned: the spec takes the impl's choice."""
+    return [result[1]]
 
 
-class Setting:
-    """An operation run symbolically on a fresh table, and what the goal about it needs:
-    the facts of every symbolic run (search witnesses) are gathered as hypotheses."""
-
-    def __init__(self, op: str, impl: types.ModuleType) -> None:
-        self.op = op
-        self.impl = impl
-        table = fresh(TABLE, "t")
-        table.max_children = MAX_CHILDREN
-        self.leaves = flatten(TABLE, table)
-        self.args = [fresh(ty, f"arg{i}") for i, ty in enumerate(OPERATIONS[op])]
-        self.facts: list[z3.BoolRef] = []
-        self.out = run(getattr(impl, f"container_{op}"), lambda: [self.pre(), *self.args])
-        self.facts += self.out.assumptions
-
-    def pre(self) -> ContainerTable:
-        return unflatten(TABLE, self.leaves)
-
-    def post(self) -> ContainerTable:
-        return self.out.args[0]
-
-    def at(self, fn: Any, *xs: Any) -> Any:
-        """A pure function of the state, symbolically."""
-        r = run(fn, lambda: list(xs))
-        self.facts += r.assumptions
-        return r.result
-
-    def around(self, pids: list[Any]) -> list[z3.BoolRef]:
-        """The invariant's global part before, and its instances at these pids."""
-        return [self.at(globals_ok, self.pre()), *[self.at(pid_ok, self.pre(), q) for q in pids]]
-
-    def goal(self, given: list[z3.BoolRef], conclusion: z3.BoolRef, replay: Any,
-             hints: list[z3.ExprRef] | None = None, points: dict[str, z3.ArithRef] | None = None) -> Goal:
-        """The goal, whose inputs are the table, the arguments and the `points` (fresh
-        constants the conclusion is stated at)."""
-        t = self.pre()
-        inputs = {"table": Shown(TABLE, t, _table_size(t))}
-        inputs.update({n: Shown(INT, a) for n, a in zip(_arg_names(self.op), self.args, strict=True)})
-        inputs.update({n: Shown(INT, a) for n, a in (points or {}).items()})
-        return Goal([*given, *self.facts], conclusion, inputs,
-                    sizes=[t.nproc, t.nframes, *self.args], replay=replay,
-                    replay_module=self.impl.__name__, replay_extra={"op": self.op},
-                    admissible=admissible, hints=hints or [])
+OPERATIONS: dict[str, Operation] = {
+    "split": Operation((("pid", INT), ("quota", INT)), spec_container.split, as_tuple),
+    "alloc": Operation((("pid", INT),), spec_container.alloc, first, frame_chosen),
+    "free": Operation((("pid", INT), ("frame", INT)), spec_container.free),
+    "revoke": Operation((("pid", INT),), spec_container.revoke),
+}
 
 
-def _arg_names(op: str) -> list[str]:
-    return {"split": ["pid", "quota"], "free": ["pid", "frame"]}.get(op, ["pid"])
+def around(s: Setting) -> list[z3.BoolRef]:
+    """The invariant's global part before, and its instance at the pid operated on: all that
+    refinement and unchanged_on_error need of it (implied by it: the goal covers every
+    state that has it)."""
+    return [s.at(globals_ok, s.pre()), s.at(pid_ok, s.pre(), s.args[0])]
+
+
+def around_ok(t: ContainerTable, args: list[Any]) -> bool:
+    """`around`, natively: what the replays of those goals check of their case."""
+    return globals_ok(t) and pid_ok(t, args[0])
 
 
 def _table_size(t: ContainerTable) -> Any:
@@ -189,24 +151,27 @@ def admissible(values: dict[str, Any]) -> bool:
     return bool(table_ok(values["table"]))
 
 
-def refines(op: str, impl: types.ModuleType = impl_container) -> Goal:
-    """Same results and errno as the spec, and the new table abstracts to the spec's state;
-    a frame the impl allocates was free. Of the invariant, only its global part and its
-    instance at the pid operated on are needed (implied by it: the goal covers every state
-    that has it)."""
-    s = Setting(op, impl)
-    given = s.around([s.args[0]])
-    before = s.at(abstract, s.pre())
-    want = s.at(spec_call, op, before, s.args, s.out.result)
-    *results, state = want
-    conclusion = z3.And(equal_results(impl_results(op, s.out.result), tuple(results)),
-                        equal(CONTAINERS, s.at(abstract, s.post()), state))
-    if op == "alloc":
-        errno, frame = s.out.result
-        owned = z3.Select(before.owner.present, frame)
-        was_free = z3.And(0 <= frame, frame < s.pre().nframes, z3.Not(owned))
-        conclusion = z3.And(conclusion, z3.Implies(errno == E_SUCC, was_free))
-    return s.goal(given, conclusion, replay_refines)
+def _prepare(t: ContainerTable) -> None:
+    t.max_children = MAX_CHILDREN
+
+
+def _sizes(s: Setting) -> list[Any]:
+    return [s.pre().nproc, s.pre().nframes, *s.args]
+
+
+def allocated_free_frame(s: Setting, before: Containers) -> list[z3.BoolRef]:
+    """A frame the impl allocates was free."""
+    if s.op != "alloc":
+        return []
+    errno, frame = s.out.result
+    owned = z3.Select(before.owner.present, frame)
+    return [z3.Implies(errno == E_SUCC, z3.And(0 <= frame, frame < s.pre().nframes, z3.Not(owned)))]
+
+
+LAYER = Layer(name="container", impl=impl_container, prefix="container_", state=TABLE,
+              spec_state=CONTAINERS, abstract=abstract, invariant=table_ok, operations=OPERATIONS,
+              assumed=around, assumed_natively=around_ok, prepare=_prepare, size=_table_size,
+              sizes=_sizes, admissible=admissible, claims=allocated_free_frame)
 
 
 def parent_at(t: ContainerTable, p: int) -> int:
@@ -243,7 +208,7 @@ def invariant_at(t: ContainerTable, pids: list[int], frames: list[int]) -> bool:
     return globals_ok(t) and all(pid_ok(t, q) for q in pids) and all(at_ok(t, g) for g in frames)
 
 
-def preserves(op: str, impl: types.ModuleType = impl_container) -> Goal:
+def preserves(layer: Layer, op: str, impl: types.ModuleType | None = None, extra: Any = None) -> Goal:
     """The invariant holds afterwards: its global part, and its part at a pid p and a frame
     f that are fresh constants, hence at every pid and frame.
 
@@ -251,7 +216,7 @@ def preserves(op: str, impl: types.ModuleType = impl_container) -> Goal:
     reads (`looked_at`; each implied by it, so the goal covers every state that has it):
     given those alone, Z3 answers at once, while the quantified invariant sends it
     searching for instances it does not need."""
-    s = Setting(op, impl)
+    s = Setting(layer, op, impl)
     t = s.pre()
     p, f = z3.Int(fresh_name("p")), z3.Int(fresh_name("f"))
     pid = s.args[0]
@@ -267,19 +232,8 @@ def preserves(op: str, impl: types.ModuleType = impl_container) -> Goal:
     return s.goal(given, conclusion, replay_preserves, hints, points={"at_pid": p, "at_frame": f})
 
 
-def unchanged_on_error(op: str, impl: types.ModuleType = impl_container) -> Goal:
-    """An error leaves every field of the table as it was."""
-    s = Setting(op, impl)
-    same = z3.And([same_leaf(a, b) for a, b in
-                   zip(flatten(TABLE, s.pre()), flatten(TABLE, s.post()), strict=True)])
-    return s.goal(s.around([s.args[0]]), z3.Implies(_errno(s.out.result) != E_SUCC, same), replay_unchanged)
-
-
-for _op in OPERATIONS:
-    for _kind, _builder in (("refines", refines), ("invariant", preserves),
-                            ("unchanged_on_error", unchanged_on_error)):
-        obligation(f"container.{_op}.{_kind}")(
-            lambda impl=impl_container, _op=_op, _b=_builder: _b(_op, impl))
+KINDS = register(LAYER, {"invariant": preserves})
+refines, unchanged_on_error = KINDS["refines"], KINDS["unchanged_on_error"]
 
 
 @obligation("container.init.refines")
@@ -299,51 +253,18 @@ def init_refines(impl: types.ModuleType = impl_container) -> Goal:
 # -- replays ---------------------------------------------------------------------------------
 
 
-def around_ok(t: ContainerTable, pid: int) -> bool:
-    """The invariant where an operation on pid looks (`Setting.around([pid])`): what its
-    refinement and unchanged_on_error assume, and so what their replays check."""
-    return globals_ok(t) and pid_ok(t, pid)
-
-
-def _native(op: str, impl: types.ModuleType | None, table: ContainerTable, kw: dict[str, Any]) -> Any:
-    """Run the op on the case, if the case has the invariant where the operation looks."""
-    if not around_ok(table, kw["pid"]):
-        raise InvalidCase("the table breaks the invariant the obligation assumes")
-    args = [kw[n] for n in _arg_names(op)]
-    before = abstract(table)
-    return args, before, _call(op, impl, table, args)
-
-
-def _call(op: str, impl: types.ModuleType | None, table: ContainerTable, args: list[Any]) -> Any:
-    return getattr(impl or impl_container, f"container_{op}")(table, *args)
-
-
-def replay_refines(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
-    args, before, result = _native(op, impl, table, kw)
-    *want, state = spec_call(op, before, args, result)
-    assert impl_results(op, result) == tuple(want), (result, want)
-    assert abstract(table) == state
-
-
-def replay_preserves(impl: types.ModuleType | None, op: str, table: ContainerTable, at_pid: int,
+def replay_preserves(impl: types.ModuleType | None, layer: str, op: str, table: ContainerTable, at_pid: int,
                      at_frame: int, **kw: Any) -> None:
     """The invariant at the case's p and f afterwards, given it where the goal assumes it."""
-    args = [kw[n] for n in _arg_names(op)]
+    args = [kw[n] for n in OPERATIONS[op].names]
     pids, frames = looked_at(table, args[0], _freed(op, args), at_pid, at_frame)
     if not invariant_at(table, pids, frames):
         raise InvalidCase("the table breaks the invariant where the obligation assumes it")
     before = copy.deepcopy(table)
-    result = _call(op, impl, table, args)
+    result = LAYER.impl_function(impl, op)(table, *args)
     if op == "alloc" and not at_ok(before, result[1]):
         raise InvalidCase("the frame alloc chose breaks the invariant the obligation assumes")
     assert invariant_at(table, [at_pid], [at_frame])
-
-
-def replay_unchanged(impl: types.ModuleType | None, op: str, table: ContainerTable, **kw: Any) -> None:
-    before = copy.deepcopy(table)
-    _, _, result = _native(op, impl, table, kw)
-    if _errno(result) != E_SUCC:
-        assert table == before
 
 
 # -- the layer's interface over its spec, for the layers above ---------------------------------

@@ -26,18 +26,25 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from .obligation import REGISTRY, SCALES, Goal, Result, check
+from .stack import STACK
 
-INFRASTRUCTURE = {"runner", "obligation", "layer", "__main__"}
+INFRASTRUCTURE = {"runner", "obligation", "layer", "harness", "stack", "engine", "__main__"}
 TIMEOUT_S = 300.0  # per obligation, unless --timeout says otherwise
 
 
 def discover() -> dict[str, object]:
-    """Import every layer module of this package; each registers its obligations."""
-    package = Path(__file__).parent
-    for info in pkgutil.iter_modules([str(package)]):
-        if not info.ispkg and info.name not in INFRASTRUCTURE:
-            importlib.import_module(f"{__package__}.{info.name}")
+    """Import every layer of the stack, lowest first; each registers its obligations."""
+    for name in STACK:
+        importlib.import_module(f"{__package__}.{name}")
     return dict(REGISTRY)
+
+
+def unlisted() -> list[str]:
+    """The modules and packages of `proofs` that are neither infrastructure nor a layer of
+    the stack: obligations there would never be run."""
+    package = Path(__file__).parent
+    return sorted(info.name for info in pkgutil.iter_modules([str(package)])
+                  if info.name not in INFRASTRUCTURE and info.name not in STACK)
 
 
 def select(names: list[str], layers: list[str], keywords: list[str]) -> list[str]:

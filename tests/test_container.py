@@ -9,7 +9,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import impl.container as impl_container
 import spec.container as spec_container
-from proofs.container import abstract, impl_results, spec_call, table_ok
+from proofs.container import OPERATIONS, abstract, table_ok
 from spec.abi import E_EXCEEDS_QUOTA, E_MAX_CHILDREN, E_MEM, E_PERM, E_SUCC, Config
 
 CFG = Config(NUM_PROC=16, ROOT_QUOTA=40)
@@ -25,9 +25,9 @@ class Differential(RuleBasedStateMachine):
     def apply(self, op: str, *args: int) -> tuple[int, ...]:
         before = self.spec
         result = getattr(impl_container, f"container_{op}")(self.impl, *args)
-        *want, self.spec = spec_call(op, before, list(args), result)
-        got = impl_results(op, result)
-        assert got == tuple(want), f"{op}{args}: impl {got}, spec {want}"
+        want, self.spec = OPERATIONS[op].spec_results(before, list(args), result)
+        got = OPERATIONS[op].observe(result)
+        assert got == want, f"{op}{args}: impl {got}, spec {want}"
         if op == "alloc" and got[0] == E_SUCC:
             assert result[1] not in before.owner and 0 <= result[1] < NFRAMES
         return got

@@ -61,7 +61,7 @@ def only_native(constraints: list[z3.BoolRef], claim: z3.BoolRef) -> None:
 
 def random_args(rng: random.Random, op: str, t: MsgTable) -> list[Any]:
     args: list[Any] = []
-    for ty in OPERATIONS[op][0]:
+    for _, ty in OPERATIONS[op].args:
         if ty is BYTES:
             args.append(bytes(rng.randrange(256) for _ in range(rng.randrange(t.msg_max + 2))))
         elif op == "create":
@@ -76,7 +76,7 @@ def test_impl_terms_equal_native_runs(op: str) -> None:
     fn = getattr(impl_message, f"queue_{op}")
     sym_table = fresh(TABLE, "t")
     leaves = flatten(TABLE, sym_table)
-    sym_args = [fresh(ty, f"a{i}") for i, ty in enumerate(OPERATIONS[op][0])]
+    sym_args = [fresh(ty, f"a{i}") for i, ty in enumerate(ty for _, ty in OPERATIONS[op].args)]
     out = run(fn, lambda: [unflatten(TABLE, leaves), *sym_args])
     rng = random.Random(op)
     for _ in range(CASES):
@@ -85,7 +85,8 @@ def test_impl_terms_equal_native_runs(op: str) -> None:
         before = copy.deepcopy(t)
         result = fn(t, *args)
         constraints = [agree(TABLE, sym_table, before), *out.assumptions]
-        constraints += [agree(ty, a, v) for ty, a, v in zip(OPERATIONS[op][0], sym_args, args, strict=True)]
+        arg_types = [ty for _, ty in OPERATIONS[op].args]
+        constraints += [agree(ty, a, v) for ty, a, v in zip(arg_types, sym_args, args, strict=True)]
         results = result if isinstance(result, tuple) else (result,)
         sym_results = out.result if isinstance(out.result, tuple) else (out.result,)
         claim = z3.And([equal(ty_of_value(r), s, r) for s, r in zip(sym_results, results, strict=True)]
@@ -111,10 +112,10 @@ def test_spec_terms_equal_native_runs(op: str) -> None:
     fn = getattr(spec_message, f"queue_{op}")
     mb_ty = RecT(Mailboxes)
     sym_mb = fresh(mb_ty, "mb")
-    sym_args = [fresh(ty, f"a{i}") for i, ty in enumerate(OPERATIONS[op][0])]
+    sym_args = [fresh(ty, f"a{i}") for i, ty in enumerate(ty for _, ty in OPERATIONS[op].args)]
     out = run(fn, lambda: [sym_mb, *sym_args])
     rng = random.Random(f"spec-{op}")
-    inputs = [(mb_ty, sym_mb), *zip(OPERATIONS[op][0], sym_args, strict=True)]
+    inputs = [(mb_ty, sym_mb), *zip([ty for _, ty in OPERATIONS[op].args], sym_args, strict=True)]
     for _ in range(CASES):
         t = random_table(rng)
         mb = abstract(t)

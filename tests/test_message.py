@@ -11,7 +11,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 import impl.message as impl_message
 import spec.message as spec_message
-from proofs.message import OPERATIONS, abstract, spec_results, table_ok
+from proofs.harness import step
+from proofs.message import LAYER, abstract, table_ok
 from spec.abi import DEFAULT, E_EMPTY, E_INVAL_ARG, E_MSGSIZE, E_NOSPACE, E_SUCC, Config
 from spec.message import Message, Queue, empty_queue, enqueue
 from tests.tables import SMALL
@@ -30,8 +31,7 @@ class Differential(RuleBasedStateMachine):
         self.steps = 0
 
     def apply(self, op: str, *args: Any) -> tuple[Any, ...]:
-        got = OPERATIONS[op][1](getattr(impl_message, f"queue_{op}")(self.impl, *args))
-        want, self.spec = spec_results(op, self.spec, list(args))
+        got, want, self.spec = step(LAYER, op, None, self.impl, self.spec, list(args))
         assert got == want, f"{op}{args}: impl {got!r}, spec {want!r}"
         self.steps += 1
         return got

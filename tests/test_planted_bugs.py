@@ -50,8 +50,7 @@ BUGS: dict[str, tuple[str, str, list[Edit]]] = {
         ("    t.used[q] = False\n", "    t.used[q] = False\n    t.head[0] = 0\n")]),
 }
 
-BUILDERS = {"refines": proofs_message.refines, "invariant": proofs_message.preserves,
-            "isolation": proofs_message.isolated, "unchanged_on_error": proofs_message.unchanged_on_error}
+BUILDERS = proofs_message.KINDS
 
 
 @pytest.mark.parametrize("bug", sorted(BUGS))

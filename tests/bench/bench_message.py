@@ -23,8 +23,7 @@ from spec.abi import DEFAULT  # noqa: E402
 from tests.test_message import Differential, DifferentialDefaultConfig  # noqa: E402
 
 CAPACITIES: list[int | None] = [8, 64, 1024, None]
-KINDS = {"refines": pm.refines, "invariant": pm.preserves, "isolation": pm.isolated,
-         "unchanged_on_error": pm.unchanged_on_error}
+KINDS = pm.KINDS
 REPEAT = 3
 
 
@@ -40,7 +39,7 @@ def proof_times() -> None:
                 times = []
                 for _ in range(REPEAT):
                     start = time.perf_counter()
-                    result = check(f"message.{op}.{kind}", build(op, capacity=cap), 300)
+                    result = check(f"message.{op}.{kind}", build(op, extra=cap), 300)
                     times.append(time.perf_counter() - start)
                     assert result.ok, result.detail
                 row.append(statistics.median(times))

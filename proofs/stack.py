@@ -1,0 +1,8 @@
+"""The layers of certipub, lowest first, as the runner proves them.
+
+Each name is a module or package of `proofs` that registers its layer's obligations when
+imported. A layer's impl calls only the interface of the layer below it here, and its
+obligations run over that layer's spec (`proofs.layer.over`).
+"""
+
+STACK: tuple[str, ...] = ("x86", "container", "vm", "message")
