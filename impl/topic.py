@@ -7,8 +7,10 @@
   on its probe path.
 - The topic descriptor table, `ntopic` entries (struct of arrays): flags (T_USED,
   T_RESERVED), owner, name bytes and length, number of subscribers.
-- The subscription table, `nsub` entries: used, pid, topic, the message layer's queue
-  descriptor, qlen, callback, and the container frames its queue occupies.
+- The subscription table, `nsub` entries: used, pid, topic, qlen, callback, and the
+  container frames its queue occupies. Subscription slot s owns the message layer's
+  queue s: there are as many queues as slots, and a slot is used exactly when its queue
+  is, so the message layer's choice of the lowest free queue is the lowest free slot.
 
 Queues live in the message layer and are reached only through its interface
 (queue_create, queue_destroy, queue_enqueue, queue_peek, queue_dequeue, queue_length,
@@ -76,7 +78,6 @@ class TopicTable:
     s_used: list[bool]
     s_pid: list[int]
     s_topic: list[int]
-    s_queue: list[int]
     s_qlen: list[int]
     s_callback: list[int]
     s_npages: list[int]
@@ -97,7 +98,7 @@ def topic_init(cfg: Config) -> TopicTable:
         page_size=cfg.PAGE_SIZE, ht=[HT_EMPTY] * n,
         t_flags=[0] * n, t_owner=[0] * n, t_name=[bytearray(cfg.NAME_MAX) for _ in range(n)],
         t_name_len=[0] * n, t_nsubs=[0] * n,
-        s_used=[False] * m, s_pid=[0] * m, s_topic=[0] * m, s_queue=[0] * m, s_qlen=[0] * m,
+        s_used=[False] * m, s_pid=[0] * m, s_topic=[0] * m, s_qlen=[0] * m,
         s_callback=[0] * m, s_npages=[0] * m,
         s_frames=[[0] * queue_pages_max(cfg) for _ in range(m)], seq=0,
     )
@@ -184,8 +185,8 @@ def name_error(t: TopicTable, name: bytes) -> int:
     """E_INVAL_ARG for a length outside 1..NAME_MAX or a NUL byte in the name."""
     if len(name) < 1 or len(name) > t.name_max:
         return E_INVAL_ARG
-    for b in name:
-        if b == 0:
+    for i in range(len(name)):
+        if name[i] == 0:
             return E_INVAL_ARG
     return E_SUCC
 
@@ -224,7 +225,7 @@ def drop_subscription(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) ->
     """End subscription slot s: its queue is destroyed, its frames go back to its pid."""
     for i in range(t.s_npages[s]):
         container_free(c, t.s_pid[s], t.s_frames[s][i])
-    queue_destroy(mq, t.s_queue[s])
+    queue_destroy(mq, s)
     t.t_nsubs[t.s_topic[s]] -= 1
     t.s_used[s] = False
     t.s_npages[s] = 0
@@ -255,13 +256,6 @@ def find_subscription(t: TopicTable, pid: int, tid: int) -> int:
     return -1
 
 
-def free_subscription_slot(t: TopicTable) -> int:
-    for s in range(t.nsub):
-        if not t.s_used[s]:
-            return s
-    return -1
-
-
 def take_frames(t: TopicTable, c: ContainerTable, pid: int, s: int, n: int) -> int:
     """Charge n frames to pid for slot s's queue, all or none."""
     if not container_can_consume(c, pid, n):
@@ -286,18 +280,16 @@ def topic_subscribe(t: TopicTable, mq: MsgTable, c: ContainerTable, pid: int, ti
         return E_INVAL_ARG
     if find_subscription(t, pid, tid) >= 0:
         return E_ALREADY_SUBSCRIBED
-    s = free_subscription_slot(t)
-    if s < 0:
+    err, s = queue_create(mq, qlen)
+    if err != E_SUCC:
         return E_NOSPACE
     err = take_frames(t, c, pid, s, queue_pages(t, qlen))
     if err != E_SUCC:
+        queue_destroy(mq, s)
         return err
-    # a free subscription slot means a free queue descriptor: there are as many of each
-    err, q = queue_create(mq, qlen)
     t.s_used[s] = True
     t.s_pid[s] = pid
     t.s_topic[s] = tid
-    t.s_queue[s] = q
     t.s_qlen[s] = qlen
     t.s_callback[s] = callback
     t.t_nsubs[tid] += 1
@@ -336,7 +328,7 @@ def topic_publish(t: TopicTable, mq: MsgTable, privileged: bool, tid: int, data:
     t.seq += 1
     for s in range(t.nsub):
         if t.s_used[s] and t.s_topic[s] == tid:
-            queue_enqueue(mq, t.s_queue[s], t.seq, data)
+            queue_enqueue(mq, s, t.seq, data)
     return E_SUCC, t.t_nsubs[tid]
 
 
@@ -355,7 +347,7 @@ def topic_peek(t: TopicTable, mq: MsgTable, pid: int, tid: int, cap: int) -> tup
     err, s = subscription_error(t, pid, tid)
     if err != E_SUCC:
         return err, 0, b""
-    err, seq, data = queue_peek(mq, t.s_queue[s])
+    err, seq, data = queue_peek(mq, s)
     if err != E_SUCC:
         return E_EMPTY, 0, b""
     if cap < len(data):
@@ -369,7 +361,7 @@ def topic_receive(t: TopicTable, mq: MsgTable, pid: int, tid: int, cap: int) -> 
     if err != E_SUCC:
         return err, seq, data
     _, s = subscription_error(t, pid, tid)
-    queue_dequeue(mq, t.s_queue[s])
+    queue_dequeue(mq, s)
     return E_SUCC, seq, data
 
 
@@ -378,6 +370,6 @@ def topic_stat(t: TopicTable, mq: MsgTable, pid: int, tid: int) -> tuple[int, in
     err, s = subscription_error(t, pid, tid)
     if err != E_SUCC:
         return err, 0, 0, 0, 0
-    _, queued = queue_length(mq, t.s_queue[s])
-    _, dropped = queue_dropped(mq, t.s_queue[s])
+    _, queued = queue_length(mq, s)
+    _, dropped = queue_dropped(mq, s)
     return E_SUCC, queued, dropped, t.s_qlen[s], t.s_callback[s]

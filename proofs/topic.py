@@ -41,7 +41,7 @@ def abstract_topic(t: TopicTable, tid: int) -> Topic:
 
 def abstract_subscription(t: TopicTable, mq: MsgTable, s: int) -> Subscription:
     frames = tuple(t.s_frames[s][i] for i in range(t.s_npages[s]))
-    return Subscription(callback=t.s_callback[s], queue=abstract_queue(mq, t.s_queue[s]), frames=frames)
+    return Subscription(callback=t.s_callback[s], queue=abstract_queue(mq, s), frames=frames)
 
 
 def abstract(t: TopicTable, mq: MsgTable) -> Topics:
@@ -69,12 +69,11 @@ def registry_ok(t: TopicTable) -> bool:
 
 
 def subscription_ok(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> bool:
-    """A used slot: a live topic, a live queue of its qlen, the frames of such a queue,
-    owned by its pid."""
-    q, pid = t.s_queue[s], t.s_pid[s]
+    """A used slot: a live topic, its queue of its qlen, the frames of such a queue, owned
+    by its pid."""
+    pid = t.s_pid[s]
     n = t.s_npages[s]
-    return (topic_live(t, t.s_topic[s]) and 0 <= q and q < mq.nslots and mq.used[q]
-            and mq.cap[q] == t.s_qlen[s] and n == queue_pages(t, t.s_qlen[s])
+    return (topic_live(t, t.s_topic[s]) and mq.cap[s] == t.s_qlen[s] and n == queue_pages(t, t.s_qlen[s])
             and all(0 <= t.s_frames[s][i] < c.nframes and c.at_used[t.s_frames[s][i]]
                     and c.at_owner[t.s_frames[s][i]] == pid for i in range(n)))
 
@@ -83,14 +82,12 @@ def table_ok(t: TopicTable, mq: MsgTable, c: ContainerTable) -> bool:
     """The representation invariant of the topic layer over the layers below."""
     used = [s for s in range(t.nsub) if t.s_used[s]]
     keys = [(t.s_pid[s], t.s_topic[s]) for s in used]
-    queues = [t.s_queue[s] for s in used]
     frames = [t.s_frames[s][i] for s in used for i in range(t.s_npages[s])]
     return (1 <= t.ntopic and 0 <= t.nsub and t.nsub == mq.nslots and t.qlen_max == mq.qlen_max
             and t.msg_max == mq.msg_max and 1 <= t.page_size and queues_ok(mq) and registry_ok(t)
             and all(subscription_ok(t, mq, c, s) for s in used)
-            and len(set(keys)) == len(keys) and len(set(queues)) == len(queues)
-            and len(set(frames)) == len(frames)
-            and sum(1 for q in range(mq.nslots) if mq.used[q]) == len(used)
+            and len(set(keys)) == len(keys) and len(set(frames)) == len(frames)
+            and all(mq.used[s] == t.s_used[s] for s in range(t.nsub))
             and all(t.t_nsubs[tid] == sum(1 for s in used if t.s_topic[s] == tid)
                     for tid in range(t.ntopic) if topic_live(t, tid))
-            and all(m.seq <= t.seq for s in used for m in abstract_queue(mq, t.s_queue[s]).items))
+            and all(m.seq <= t.seq for s in used for m in abstract_queue(mq, s).items))
