@@ -5,4 +5,4 @@ imported. A layer's impl calls only the interface of the layer below it here, an
 obligations run over that layer's spec (`proofs.layer.over`).
 """
 
-STACK: tuple[str, ...] = ("x86", "container", "vm", "message", "topic")
+STACK: tuple[str, ...] = ("x86", "container", "vm", "message", "topic", "syscall")

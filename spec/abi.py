@@ -70,6 +70,30 @@ MAX_PROC = 256
 KERN_PTBL_FRAME = MAX_PROC
 FIRST_FRAME = MAX_PROC + 1
 
+# The errors each system call may answer, in the order they are checked (E_SUCC aside).
+ERRORS: dict[int, tuple[int, ...]] = {
+    SYS_SPAWN: (E_PERM, E_MAX_CHILDREN, E_INVAL_CHILD_ID, E_EXCEEDS_QUOTA),
+    SYS_YIELD: (),
+    SYS_EXIT: (E_PERM,),
+    SYS_MMAP: (E_INVAL_ADDR, E_EXCEEDS_QUOTA),
+    SYS_MUNMAP: (E_INVAL_ADDR,),
+    SYS_TOPIC_CREATE: (E_INVAL_ARG, E_INVAL_ADDR, E_PERM, E_TOPIC_EXISTS, E_NOSPACE),
+    SYS_TOPIC_LOOKUP: (E_INVAL_ARG, E_INVAL_ADDR, E_INVAL_TOPIC),
+    SYS_TOPIC_DESTROY: (E_INVAL_TOPIC, E_PERM),
+    SYS_SUB: (E_INVAL_TOPIC, E_INVAL_ARG, E_INVAL_ADDR, E_ALREADY_SUBSCRIBED, E_NOSPACE, E_EXCEEDS_QUOTA),
+    SYS_UNSUB: (E_INVAL_TOPIC, E_NOT_SUBSCRIBED),
+    SYS_PUB: (E_INVAL_TOPIC, E_PERM, E_MSGSIZE, E_INVAL_ADDR),
+    SYS_RECV: (E_INVAL_TOPIC, E_NOT_SUBSCRIBED, E_EMPTY, E_MSGSIZE, E_INVAL_ADDR),
+    SYS_STAT: (E_INVAL_TOPIC, E_NOT_SUBSCRIBED),
+    SYS_CB_RET: (E_NOT_IN_CALLBACK,),
+}
+
+
+def errors_of(nr: int) -> tuple[int, ...]:
+    """The errnos call nr may answer besides E_SUCC; any other number answers E_INVAL_CALLNR."""
+    return ERRORS.get(nr, (E_INVAL_CALLNR,))
+
+
 RESERVED_TOPIC_NAMES = (b"sys.kbd", b"sys.timer")
 SYSTEM_PREFIX = b"sys."
 
