@@ -65,7 +65,12 @@ def registry_ok(t: TopicTable) -> bool:
     live = [tid for tid in range(t.ntopic) if topic_live(t, tid)]
     return (all(t.ht[slot] >= 0 or t.ht[slot] in (HT_EMPTY, HT_TOMB) for slot in range(t.ntopic))
             and sorted(recorded) == live
-            and all(name_ok(t, tid) and t.ht[ht_find(t, topic_name(t, tid))] == tid for tid in live))
+            and all(name_ok(t, tid) and found_at(t, ht_find(t, topic_name(t, tid)), tid) for tid in live))
+
+
+def found_at(t: TopicTable, slot: int, tid: int) -> bool:
+    """The probe found a slot, and it holds tid."""
+    return 0 <= slot and slot < t.ntopic and t.ht[slot] == tid
 
 
 def subscription_ok(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> bool:

@@ -39,11 +39,11 @@ NAMES = [b"a", b"b", b"ab", b"ba", b"sys.", b"sys.kbd", b"sys.timer", b"abcdefgh
          b"a\0"]
 
 
-def boot(cfg: Config) -> tuple[Any, ...]:
+def boot(cfg: Config, it: Any = impl_topic) -> tuple[Any, ...]:
     """Spec and impl of the topic layer and the container layer below, booted; the frames
     are as many as the root's quota, so an allocation within quota always finds one."""
     nframes = cfg.ROOT_QUOTA
-    return (spec_topic.boot(cfg), spec_container.boot(cfg, nframes), impl_topic.topic_init(cfg),
+    return (spec_topic.boot(cfg), spec_container.boot(cfg, nframes), it.topic_init(cfg),
             impl_message.msgq_init(cfg), impl_container.container_init(cfg, nframes))
 
 
@@ -51,17 +51,18 @@ class Differential(RuleBasedStateMachine):
     """Every topic operation on the spec and the impl, with valid and invalid arguments."""
 
     cfg: Config = SMALL
+    it: Any = impl_topic  # the impl module under test (a planted bug's copy in test_planted_bugs)
 
     def __init__(self) -> None:
         super().__init__()
-        self.ts, self.cs, self.t, self.mq, self.c = boot(self.cfg)
+        self.ts, self.cs, self.t, self.mq, self.c = boot(self.cfg, self.it)
         self.pids = [0]
 
     def same(self, got: Any, want: Any, what: str) -> None:
         assert got == want, f"{what}: impl {got!r}, spec {want!r}"
 
-    pid = st.integers(-1, 13)
-    tid = st.integers(-1, 5)
+    pid = st.one_of(st.sampled_from([0, 0, 1, 2]), st.integers(-1, 13))  # mostly live ones
+    tid = st.one_of(st.sampled_from([2, 2, 3, 0]), st.integers(-1, 5))  # mostly ids a topic may have
     name = st.one_of(st.sampled_from(NAMES), st.binary(max_size=10))
 
     @rule(parent=st.integers(0, 4), quota=st.integers(0, 12))
@@ -74,66 +75,79 @@ class Differential(RuleBasedStateMachine):
 
     @rule(pid=pid, privileged=st.booleans(), name=name)
     def create(self, pid: int, privileged: bool, name: bytes) -> None:
-        got = impl_topic.topic_create(self.t, pid, privileged, name)
+        got = self.it.topic_create(self.t, pid, privileged, name)
         want_err, want_tid, self.ts = spec_topic.create(self.ts, pid, privileged, name)
         self.same(got, (want_err, want_tid), f"create{(pid, privileged, name)}")
 
     @rule(name=name)
     def lookup(self, name: bytes) -> None:
-        self.same(impl_topic.topic_lookup(self.t, name), spec_topic.lookup(self.ts, name),
+        self.same(self.it.topic_lookup(self.t, name), spec_topic.lookup(self.ts, name),
                   f"lookup({name!r})")
 
     @precondition(lambda self: len(self.ts.topics) > 2)
     @rule(pid=pid, tid=tid)
     def destroy(self, pid: int, tid: int) -> None:
-        got = impl_topic.topic_destroy(self.t, self.mq, self.c, pid, tid)
+        got = self.it.topic_destroy(self.t, self.mq, self.c, pid, tid)
         want, self.ts, self.cs = spec_topic.destroy(self.ts, self.cs, pid, tid)
         self.same(got, want, f"destroy{(pid, tid)}")
+
+    @rule(tid=st.integers(2, 3))
+    def destroy_as_owner(self, tid: int) -> None:
+        """Destroy as the topic's owner, so that topics with subscribers go often."""
+        if tid in self.ts.topics:
+            self.destroy(self.ts.topics[tid].owner, tid)
 
     @rule(which=st.integers(0, 12), tid=tid, qlen=st.integers(-1, 6),
           callback=st.sampled_from([0, 0x40000000, 7]))
     def subscribe(self, which: int, tid: int, qlen: int, callback: int) -> None:
         pid = self.pids[which % len(self.pids)]  # the caller is alive: it is charged
-        got = impl_topic.topic_subscribe(self.t, self.mq, self.c, pid, tid, qlen, callback)
+        got = self.it.topic_subscribe(self.t, self.mq, self.c, pid, tid, qlen, callback)
         frames: tuple[int, ...] = ()
         if got == E_SUCC:
-            s = impl_topic.find_subscription(self.t, pid, tid)
+            s = self.it.find_subscription(self.t, pid, tid)
             frames = tuple(self.t.s_frames[s][: self.t.s_npages[s]])
         want, self.ts, self.cs = spec_topic.subscribe(self.ts, self.cs, pid, tid, qlen, callback, frames)
         self.same(got, want, f"subscribe{(pid, tid, qlen)}")
 
     @rule(pid=pid, tid=tid)
     def unsubscribe(self, pid: int, tid: int) -> None:
-        got = impl_topic.topic_unsubscribe(self.t, self.mq, self.c, pid, tid)
+        got = self.it.topic_unsubscribe(self.t, self.mq, self.c, pid, tid)
         want, self.ts, self.cs = spec_topic.unsubscribe(self.ts, self.cs, pid, tid)
         self.same(got, want, f"unsubscribe{(pid, tid)}")
 
     @rule(privileged=st.booleans(), tid=tid, data=st.binary(max_size=8))
     def publish(self, privileged: bool, tid: int, data: bytes) -> None:
-        got = impl_topic.topic_publish(self.t, self.mq, privileged, tid, data)
+        got = self.it.topic_publish(self.t, self.mq, privileged, tid, data)
         want_err, want_n, self.ts = spec_topic.publish(self.ts, privileged, tid, data)
         self.same(got, (want_err, want_n), f"publish{(privileged, tid, data)}")
 
+    @rule(k=st.integers(0, 4), data=st.binary(max_size=6))
+    def publish_where_subscribed(self, k: int, data: bytes) -> None:
+        """Publish on a topic somebody subscribes to, so that queues fill and overflow often."""
+        keys = sorted(self.ts.subs)
+        if keys:
+            self.publish(True, keys[k % len(keys)][1], data)
+
     @rule(pid=pid, tid=tid, cap=st.integers(-1, 8))
     def receive(self, pid: int, tid: int, cap: int) -> None:
-        err, seq, data = impl_topic.topic_receive(self.t, self.mq, pid, tid, cap)
+        err, seq, data = self.it.topic_receive(self.t, self.mq, pid, tid, cap)
         want_err, m, self.ts = spec_topic.receive(self.ts, pid, tid, cap)
         self.same((err, seq, data), (want_err, m.seq, m.data), f"receive{(pid, tid, cap)}")
 
     @rule(pid=pid, tid=tid, cap=st.integers(-1, 8))
     def peek(self, pid: int, tid: int, cap: int) -> None:
-        err, seq, data = impl_topic.topic_peek(self.t, self.mq, pid, tid, cap)
+        err, seq, data = self.it.topic_peek(self.t, self.mq, pid, tid, cap)
         want_err, m = spec_topic.peek(self.ts, pid, tid, cap)
         self.same((err, seq, data), (want_err, m.seq, m.data), f"peek{(pid, tid, cap)}")
 
     @rule(pid=pid, tid=tid)
     def stat(self, pid: int, tid: int) -> None:
-        self.same(impl_topic.topic_stat(self.t, self.mq, pid, tid), spec_topic.stat(self.ts, pid, tid),
+        self.same(self.it.topic_stat(self.t, self.mq, pid, tid), spec_topic.stat(self.ts, pid, tid),
                   f"stat{(pid, tid)}")
 
     @rule(privileged=st.booleans(), tid=tid, n=st.integers(0, 8))
     def publish_error(self, privileged: bool, tid: int, n: int) -> None:
-        self.same(impl_topic.topic_publish_error(self.t, privileged, tid, n),
+        self.same(self.it.topic_publish_error(self.t, privileged, tid, n),
                   spec_topic.publish_error(self.ts, privileged, tid, n), "publish_error")
 
     @invariant()

@@ -299,31 +299,28 @@ def test_the_invariant_at_every_point_is_the_invariant() -> None:
         assert everywhere_ok(c, p) == verdict
 
 
-def test_user_write_invariant_is_proved_and_fails_with_a_failing_replay_without_protected_bytes_kept(
+def test_user_write_invariant_fails_with_a_failing_replay_without_protected_bytes_kept(
         tmp_path: Path) -> None:
-    assert checked("vm.user_write.invariant", user_write_invariant, 300).ok
     result = checked("vm.user_write.invariant", lambda: user_write_invariant(with_kept=False), 300,
                      tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
-def test_unmap_invariant_is_proved_and_fails_with_a_failing_replay_with_the_entry_kept(
+def test_unmap_invariant_fails_with_a_failing_replay_with_the_entry_kept(
         tmp_path: Path) -> None:
     """Freeing the page's frame but keeping its PTE breaks the invariant: the entry maps a
     frame its process no longer owns."""
-    assert checked("vm.unmap_page.invariant", unmap_invariant, 300).ok
     result = checked("vm.unmap_page.invariant", lambda: unmap_invariant(cleared=False), 300,
                      tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
-def test_teardown_invariant_is_proved_and_fails_with_a_failing_replay_with_the_directory_kept(
+def test_teardown_invariant_fails_with_a_failing_replay_with_the_directory_kept(
         tmp_path: Path) -> None:
     """Revoking the container but keeping the page directory breaks the invariant: a PDE
     names a page table of a process that is gone."""
-    assert checked("vm.teardown.invariant", teardown_invariant, 300).ok
     result = checked("vm.teardown.invariant", lambda: teardown_invariant(cleared=False), 300,
                      tmp_path / "replay")
     assert result.status == "counterexample", result.detail
@@ -471,35 +468,31 @@ def test_kernel_and_out_of_range_addresses_are_refused() -> None:
         raise AssertionError("a user read of the kernel region succeeded")
 
 
-def test_words_mapped_are_proved_and_fail_with_a_failing_replay_at_an_unaligned_address(
+def test_words_mapped_fail_with_a_failing_replay_at_an_unaligned_address(
         tmp_path: Path) -> None:
-    assert checked("vm.map_page.maps_words", map_words, 120).ok
     result = checked("vm.map_page.maps_words", lambda: map_words(aligned=False), 120, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
 @pytest.mark.parametrize("name", sorted(MAP_LEMMAS))
-def test_map_page_lemmas_are_proved_and_fail_with_a_failing_replay_without_their_key_hypothesis(
+def test_map_page_lemmas_fail_with_a_failing_replay_without_their_key_hypothesis(
         name: str, tmp_path: Path) -> None:
-    """Each lemma map_page's invariant assumes is proved, and fails without the hypothesis
-    its claims rest on (the notes map_page writes, the entries as words, the invariant at
+    """Each lemma map_page's invariant assumes (proved by `python -m proofs`) fails without
+    the hypothesis its claims rest on (the notes map_page writes, the entries as words, the invariant at
     the frame or key, the byte as map_page leaves it)."""
-    assert checked(f"vm.map_page.{name}", lambda: map_lemma(name), 120).ok
     result = checked(f"vm.map_page.{name}", lambda: map_lemma(name, with_key=False), 120, tmp_path / "replay")
     assert result.status == "counterexample", result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
-def test_quota_back_is_proved_and_fails_without_the_container_tree() -> None:
-    assert checked("vm.teardown.quota_back", teardown_quota_back, 60).ok
+def test_quota_back_fails_without_the_container_tree() -> None:
     result = checked("vm.teardown.quota_back", lambda: teardown_quota_back(with_tree=False), 60)
     assert result.status == "counterexample", result.detail
 
 
-def test_isolation_is_proved_and_fails_with_a_failing_replay_without_the_page_table_entries(
+def test_isolation_fails_with_a_failing_replay_without_the_page_table_entries(
         tmp_path: Path) -> None:
-    assert checked("vm.state.isolation", isolation, 60).ok
     result = checked("vm.state.isolation", lambda: isolation(with_tables=False), 60, tmp_path)
     assert result.status == "counterexample", result.detail
     replay = run_replay(result.replay_file, tmp_path, mutants=False)
