@@ -99,9 +99,27 @@ def queue_enqueue(t: MsgTable, q: int, seq: int, data: bytes) -> int:
     """Copy data into the ring; a full ring first gives up its oldest entry."""
     if not valid_queue(t, q):
         return E_INVAL_ARG
-    n = len(data)
-    if n > t.msg_max:
+    if len(data) > t.msg_max:
         return E_MSGSIZE
+    ring_put(t, q, seq, data)
+    return E_SUCC
+
+
+def queue_enqueue_where(t: MsgTable, targets: list[bool], seq: int, data: bytes) -> int:
+    """The same message into every queue in use whose bit is set in targets (a bitmap of
+    nslots bits): publish's fan-out. Each queue's ring is its own, so the walk touches
+    descriptor q alone at step q."""
+    if len(data) > t.msg_max:
+        return E_MSGSIZE
+    for q in range(t.nslots):
+        if targets[q] and t.used[q]:
+            ring_put(t, q, seq, data)
+    return E_SUCC
+
+
+def ring_put(t: MsgTable, q: int, seq: int, data: bytes) -> None:
+    """Copy data into q's ring; a full ring first gives up its oldest entry."""
+    n = len(data)
     cap = t.cap[q]
     if t.count[q] == cap:
         t.head[q] = ring_next(t.head[q], cap)
@@ -114,7 +132,6 @@ def queue_enqueue(t: MsgTable, q: int, seq: int, data: bytes) -> int:
     for b in range(n):
         buf[b] = data[b]
     t.count[q] = t.count[q] + 1
-    return E_SUCC
 
 
 def queue_peek(t: MsgTable, q: int) -> tuple[int, int, bytes]:

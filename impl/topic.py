@@ -13,8 +13,8 @@
   is, so the message layer's choice of the lowest free queue is the lowest free slot.
 
 Queues live in the message layer and are reached only through its interface
-(queue_create, queue_destroy, queue_enqueue, queue_peek, queue_dequeue, queue_length,
-queue_dropped); queue pages are taken from and given back to the subscriber's container
+(queue_create, queue_destroy, queue_enqueue_where, queue_peek, queue_dequeue,
+queue_length, queue_dropped); queue pages are taken from and given back to the subscriber's container
 through the container layer's (container_can_consume, container_alloc, container_free).
 """
 
@@ -29,7 +29,7 @@ from impl.message import (
     queue_dequeue,
     queue_destroy,
     queue_dropped,
-    queue_enqueue,
+    queue_enqueue_where,
     queue_length,
     queue_peek,
 )
@@ -326,9 +326,11 @@ def topic_publish(t: TopicTable, mq: MsgTable, privileged: bool, tid: int, data:
     if err != E_SUCC:
         return err, 0
     t.seq += 1
+    # a bitmap of the subscribers' queues (slot s owns queue s), then one fan-out
+    targets = [False] * t.nsub
     for s in range(t.nsub):
-        if t.s_used[s] and t.s_topic[s] == tid:
-            queue_enqueue(mq, s, t.seq, data)
+        targets[s] = t.s_used[s] and t.s_topic[s] == tid
+    queue_enqueue_where(mq, targets, t.seq, data)
     return E_SUCC, t.t_nsubs[tid]
 
 

@@ -142,6 +142,8 @@ class Setting:
         self.facts += layer.extra(self, extra)
         self.out = run(layer.impl_function(self.impl, op), lambda: [self.pre(), *self.args])
         self.facts += self.out.assumptions
+        # what the runs rely on and every goal over them proves first (an each loop's independence)
+        self.obligations: list[z3.BoolRef] = list(self.out.obligations)
 
     def pre(self) -> Any:
         return unflatten(self.layer.state, self.leaves)
@@ -156,6 +158,7 @@ class Setting:
         """fn(*xs), a pure function of the state, symbolically."""
         r = run(fn, lambda: list(xs))
         self.facts += r.assumptions
+        self.obligations += r.obligations
         return r.result
 
     def given(self) -> list[z3.BoolRef]:
@@ -176,7 +179,8 @@ class Setting:
              hints: list[z3.ExprRef] | None = None, points: dict[str, Any] | None = None) -> Goal:
         """The goal over this run; its replay is called with the layer's and the operation's
         names, the state and arguments, and the points."""
-        return Goal([*given, *self.facts], conclusion, self.inputs(points), replay=replay,
+        return Goal([*given, *self.facts], z3.And(*self.obligations, conclusion), self.inputs(points),
+                    replay=replay,
                     replay_module=self.impl.__name__,
                     replay_extra={"layer": self.layer.name, "op": self.op},
                     sizes=self.layer.sizes(self), admissible=self.layer.admissible, hints=hints or [])

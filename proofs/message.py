@@ -22,12 +22,13 @@ from spec.map import Map
 from spec.message import Mailboxes, Message, Queue
 
 from .engine.interp import run
-from .engine.values import BYTES, INT, RecT, equal, flatten, fresh, wellformed
+from .engine.values import BOOL, BYTES, INT, ArrT, RecT, equal, flatten, fresh, wellformed
 from .harness import Layer, Operation, Setting, as_tuple, errno_only, register
 from .layer import differs_only_at
 from .obligation import Goal, InvalidCase, Shown, obligation
 
 TABLE = RecT(MsgTable)
+BITMAP = ArrT(BOOL)
 MAILBOXES = RecT(Mailboxes)
 
 
@@ -83,13 +84,15 @@ OPERATIONS: dict[str, Operation] = {
     "create": _op((("capacity", INT),), "create", as_tuple),
     "destroy": _op((("q", INT),), "destroy"),
     "enqueue": _op((("q", INT), ("seq", INT), ("data", BYTES)), "enqueue"),
+    "enqueue_where": _op((("targets", BITMAP), ("seq", INT), ("data", BYTES)), "enqueue_where"),
     "dequeue": _op((("q", INT),), "dequeue", _message),
     "peek": _op((("q", INT),), "peek", _message, returns_state=False),
     "length": _op((("q", INT),), "length", as_tuple, returns_state=False),
     "dropped": _op((("q", INT),), "dropped", as_tuple, returns_state=False),
     "clear": _op((("q", INT),), "clear"),
 }
-MUTATORS = ("create", "destroy", "enqueue", "dequeue", "clear")
+MUTATORS = ("create", "destroy", "enqueue", "enqueue_where", "dequeue", "clear")
+ONE_QUEUE = ("create", "destroy", "enqueue", "dequeue", "clear")  # those that change one queue alone
 
 
 def spec_results(op: str, mb: Mailboxes, args: list[Any],
@@ -102,7 +105,7 @@ def spec_results(op: str, mb: Mailboxes, args: list[Any],
 def _sizes(s: Setting) -> list[Any]:
     t = s.pre()
     lengths = [flatten(ty, a)[0] if ty is BYTES else a
-               for (_, ty), a in zip(s.operation.args, s.args, strict=True)]
+               for (_, ty), a in zip(s.operation.args, s.args, strict=True) if ty in (BYTES, INT)]
     return [t.nslots, t.qlen_max, t.msg_max, *lengths]
 
 
@@ -150,7 +153,7 @@ def isolated(layer: Layer, op: str, impl: types.ModuleType | None = None,
 
 
 KINDS = register(LAYER, {"isolation": isolated},
-                 only={"isolation": MUTATORS, "unchanged_on_error": MUTATORS})
+                 only={"isolation": ONE_QUEUE, "unchanged_on_error": MUTATORS})
 refines, preserves = KINDS["refines"], KINDS["invariant"]
 
 

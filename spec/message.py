@@ -127,6 +127,15 @@ def queue_enqueue(mb: Mailboxes, qid: int, seq: int, data: bytes) -> tuple[int, 
     return E_SUCC, replace(mb, queues=mb.queues.set(qid, q))
 
 
+def queue_enqueue_where(mb: Mailboxes, targets: list[bool], seq: int, data: bytes) -> tuple[int, Mailboxes]:
+    """The same message into every queue whose name is set in targets: publish's fan-out."""
+    if len(data) > mb.msg_max:
+        return E_MSGSIZE, mb
+    m = Message(seq=seq, data=data)
+    return E_SUCC, replace(mb, queues=Map({qid: enqueue(mb.queues[qid], m) if targets[qid] else mb.queues[qid]
+                                           for qid in mb.queues}))
+
+
 def queue_dequeue(mb: Mailboxes, qid: int) -> tuple[int, Message, Mailboxes]:
     """(errno, the oldest message, mailboxes without it)."""
     if not is_live(mb, qid):

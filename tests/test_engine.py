@@ -29,7 +29,7 @@ from proofs.engine.values import (
     ty_of_value,
     unflatten,
 )
-from proofs.message import OPERATIONS, abstract, table_ok
+from proofs.message import BITMAP, OPERATIONS, abstract, table_ok
 from proofs.obligation import quantifier_free
 from spec.map import Map
 from spec.message import Mailboxes
@@ -62,7 +62,9 @@ def only_native(constraints: list[z3.BoolRef], claim: z3.BoolRef) -> None:
 def random_args(rng: random.Random, op: str, t: MsgTable) -> list[Any]:
     args: list[Any] = []
     for _, ty in OPERATIONS[op].args:
-        if ty is BYTES:
+        if ty is BITMAP:
+            args.append([rng.random() < 0.5 for _ in range(t.nslots)])
+        elif ty is BYTES:
             args.append(bytes(rng.randrange(256) for _ in range(rng.randrange(t.msg_max + 2))))
         elif op == "create":
             args.append(rng.randrange(-1, t.qlen_max + 2))
@@ -367,3 +369,76 @@ def test_each_pruning_question_is_asked_once_per_run(monkeypatch: pytest.MonkeyP
     out = run(two_branches, lambda: [x, y], assume=[x + y > -100])
     assert out.paths == 4
     assert len(asked) == 6
+
+
+# -- each loops: a walk over a table that changes entry i alone at step i ----------------------
+
+
+@dataclasses.dataclass
+class Counters:
+    n: int
+    c: list[int]
+
+
+def bump(t: Counters, i: int) -> None:
+    t.c[i] = t.c[i] + 1 if t.c[i] < 7 else 0
+
+
+def bump_each(t: Counters, lo: int) -> None:
+    for i in range(lo, t.n):
+        if i % 2 == 0:
+            bump(t, i)
+
+
+def take_left(t: Counters, i: int) -> None:
+    t.c[i] = t.c[i - 1] if i > 0 else t.c[i]
+
+
+def shift_each(t: Counters) -> None:
+    for i in range(t.n):
+        take_left(t, i)
+
+
+def bump_next(t: Counters, i: int) -> None:
+    t.c[i + 1] = 5
+
+
+def bump_next_each(t: Counters) -> None:
+    for i in range(t.n):
+        bump_next(t, i)
+
+
+COUNTERS = RecT(Counters)
+
+
+def _valid(claims: list[z3.BoolRef], given: list[z3.BoolRef] | None = None) -> z3.CheckSatResult:
+    s = z3.Solver()
+    s.add(*(given or []), z3.Not(z3.And(claims)))
+    return s.check()
+
+
+def test_an_each_loop_equals_native_runs_and_its_independence_is_proved() -> None:
+    sym = fresh(COUNTERS, "t")
+    leaves = flatten(COUNTERS, sym)
+    lo = z3.Int("lo")
+    out = run(bump_each, lambda: [unflatten(COUNTERS, leaves), lo])
+    assert out.obligations and _valid(out.obligations) == z3.unsat
+    rng = random.Random(0)
+    for _ in range(CASES):
+        n = rng.randrange(0, 9)
+        t = Counters(n, [rng.randrange(9) for _ in range(n)])
+        start = rng.randrange(-1, 4)
+        before = copy.deepcopy(t)
+        bump_each(t, start)
+        claim = agree(COUNTERS, out.args[0], t)
+        only_native([agree(COUNTERS, sym, before), lo == start, *out.assumptions], claim)
+
+
+@pytest.mark.parametrize("fn", [shift_each, bump_next_each], ids=lambda f: f.__name__)
+def test_an_each_loop_whose_steps_depend_on_each_other_is_refused_by_its_obligation(fn: Any) -> None:
+    """Step i reads entry i - 1, which step i - 1 changed; or writes entry i + 1: the terms
+    would describe a simultaneous update, so the obligation the run carries is false."""
+    sym = fresh(COUNTERS, "t")
+    leaves = flatten(COUNTERS, sym)
+    out = run(fn, lambda: [unflatten(COUNTERS, leaves)])
+    assert out.obligations and _valid(out.obligations) == z3.sat

@@ -47,11 +47,16 @@ BUGS: dict[str, tuple[str, str, list[Edit]]] = {
         ("t.dropped[q] = t.dropped[q] + 1", "t.dropped[q] = t.dropped[q]")]),
     "copy_one_short": ("enqueue", "refines", [("for b in range(n):", "for b in range(n - 1):")]),
     "create_skips_slot_0": ("create", "refines", [
-        ("for q in range(t.nslots):", "for q in range(1, t.nslots):")]),
-    "size_checked_after_drop": ("enqueue", "unchanged_on_error", [
-        ("    if n > t.msg_max:\n        return E_MSGSIZE\n    cap = t.cap[q]\n", "    cap = t.cap[q]\n"),
-        ("    slot = ring_index(",
-         "    if n > t.msg_max:\n        return E_MSGSIZE\n    slot = ring_index(")]),
+        ("    for q in range(t.nslots):\n        if not t.used[q]:",
+         "    for q in range(1, t.nslots):\n        if not t.used[q]:")]),
+    "size_checked_after_the_copy": ("enqueue", "unchanged_on_error", [
+        ("    if len(data) > t.msg_max:\n        return E_MSGSIZE\n    ring_put(t, q, seq, data)\n",
+         "    ring_put(t, q, seq, data)\n    if len(data) > t.msg_max:\n        return E_MSGSIZE\n")]),
+    "fan_out_skips_the_last_queue": ("enqueue_where", "refines", [
+        ("    for q in range(t.nslots):\n        if targets[q]",
+         "    for q in range(t.nslots - 1):\n        if targets[q]")]),
+    "fan_out_reads_another_queue": ("enqueue_where", "invariant", [
+        ("    if t.count[q] == cap:\n        t.head[q]", "    if t.count[0] == cap:\n        t.head[q]")]),
     "destroy_touches_slot_0": ("destroy", "isolation", [
         ("    t.used[q] = False\n", "    t.used[q] = False\n    t.head[0] = 0\n")]),
 }
@@ -229,10 +234,10 @@ def test_planted_boot_bug_is_caught_with_a_replayable_counterexample(bug: str, t
 # These layers' Z3 obligations are not written yet: their differential state machines catch
 # each bug, and hypothesis shrinks the run to a short readable sequence of calls.
 IPC_BUGS: dict[str, tuple[Any, Any, str, list[Edit]]] = {
-    "publish_drops_the_newest": (impl_topic, TopicMachine, "it", [(
-        "            queue_enqueue(mq, s, t.seq, data)\n",
-        "            if queue_length(mq, s)[1] < t.s_qlen[s]:\n"
-        "                queue_enqueue(mq, s, t.seq, data)\n")]),
+    "publish_skips_full_queues": (impl_topic, TopicMachine, "it", [(
+        "        targets[s] = t.s_used[s] and t.s_topic[s] == tid\n",
+        "        targets[s] = (t.s_used[s] and t.s_topic[s] == tid\n"
+        "                      and queue_length(mq, s)[1] < t.s_qlen[s])\n")]),
     "remove_leaves_no_tombstone": (impl_topic, TopicMachine, "it", [
         ("        t.ht[slot] = HT_TOMB", "        t.ht[slot] = HT_EMPTY")]),
     "destroy_keeps_the_queue_pages": (impl_topic, TopicMachine, "it", [(

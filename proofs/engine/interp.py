@@ -133,6 +133,8 @@ class Path:
         self.pos = 0
         self.condition: list[z3.BoolRef] = []
         self.assumptions: list[z3.BoolRef] = []
+        # facts the run relies on and the obligation must prove (an each loop's independence)
+        self.obligations: list[z3.BoolRef] = []
         self.forks_allowed = True
         self.context = list(context or [])
         self.pruner = pruner  # over the context, shared by the paths of one run
@@ -245,6 +247,8 @@ class Interp:
             return self.call(fn, args, kwargs)
         context = [*self.path.context, *self.path.condition, *self.path.assumptions]
         out = run(fn, lambda: [_copy(a) for a in args], kwargs, assume=context or None)
+        if out.obligations:
+            raise Unsupported(f"{fn.__qualname__} has an each loop and is called inside a loop")
         for original, merged in zip(args, out.args, strict=True):
             _write_back(original, merged)
         self.path.assumptions.extend(out.assumptions)
@@ -369,6 +373,9 @@ class Interp:
         if len(body) == 1 and isinstance(body[0], ast.If) and not body[0].orelse \
                 and isinstance(body[0].body[-1], ast.Return | ast.Break):
             self.search_loop(s.target.id, lo, hi, body[0], frame)
+        elif _each_call(body) is not None:
+            test, call = _each_call(body)  # type: ignore[misc]
+            self.each_loop(s.target.id, lo, hi, test, call, frame)
         else:
             self.map_loop(s.target.id, lo, hi, body, frame)
 
@@ -409,6 +416,87 @@ class Interp:
         for array, xs in writes:
             array.replace([z3.Lambda([k], z3.If(in_range, x, z3.Select(a, k)))
                            for a, x in zip(array.leaves, xs, strict=True)])
+
+    def each_loop(self, var: str, lo: Any, hi: Any, test: ast.expr | None, call: ast.Call,
+                  frame: _Frame) -> None:
+        """`for i in range(lo, hi): [if c(i):] f(args)`, where iteration i changes the arrays
+        of f's arguments at index i alone and reads them at index i alone (a kernel's walk
+        over a table, each entry on its own). The callee is run once, at a fresh index k,
+        with all its paths merged; each array it changes becomes
+        `Lambda k. If(lo <= k < hi and c(k), after(k)[k], before[k])`. That the iterations
+        are independent is not assumed but made an obligation of the run (`obligations`),
+        which the goal proves with its conclusion: iteration k changes no other index
+        (frame), and what it leaves at k depends on the changed arrays only at k
+        (independence: run again on arrays that agree with them at k alone)."""
+        if not self.path.forks_allowed:
+            raise Unsupported(f"an each loop inside a loop body or comprehension (line {call.lineno})")
+        k, lo, hi = self._index_var(var, lo, hi)
+        inner = frame.bind(var, k)
+        fn = self.eval(call.func, inner)
+        if not _is_user_function(fn) or call.keywords:
+            raise Unsupported(f"an each loop's body calls a function under proof (line {call.lineno})")
+        args = [self.eval(a, inner) for a in call.args]
+        cond = self._in_range(k, lo, hi)
+        if test is not None:
+            cond = z3.And(cond, self.truth(self._pure(lambda: self.eval(test, inner))))
+        context = [*self.path.context, *self.path.condition, *self.path.assumptions, cond]
+        before = [flatten(ty, a) if ty is not None else [] for a, ty in ((a, _mutable_ty(a)) for a in args)]
+        after = self._iteration(fn, [_copy(a) for a in args], context, k)
+        changed: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+        for a, xs, b in zip(args, before, after, strict=True):
+            ty = _mutable_ty(a)
+            if ty is None:
+                continue
+            ys = flatten(ty, b)
+            new = []
+            for x, y in zip(xs, ys, strict=True):
+                if y.eq(x):
+                    new.append(x)
+                    continue
+                if not (z3.is_array(x) and x.domain().eq(k.sort())):
+                    raise Unsupported(f"an each loop's iteration changes a scalar (line {call.lineno})")
+                if _mentions(cond, x):
+                    raise Unsupported(f"an each loop's condition reads what it changes (line {call.lineno})")
+                changed.append((x, y))
+                new.append(z3.Lambda([k], z3.If(cond, z3.Select(y, k), z3.Select(x, k))))
+            _write_back(a, unflatten(ty, new))
+        for a in args:
+            if isinstance(a, z3.ExprRef) and any(_mentions(a, x) for x, _ in changed):
+                raise Unsupported(f"an each loop's argument reads what the loop changes (line {call.lineno})")
+        if changed:
+            self.path.obligations.append(self._independent(fn, args, before, changed, context, cond, k))
+
+    def _iteration(self, fn: Callable[..., Any], args: list[Any], context: list[z3.BoolRef],
+                   k: z3.ExprRef) -> list[Any]:
+        """The arguments after one iteration at k, all of the callee's paths merged."""
+        out = run(fn, lambda: [_copy(a) for a in args], assume=context)
+        if not z3.is_false(z3.simplify(out.raised)):
+            raise Unsupported(f"{fn.__qualname__} may raise inside an each loop")
+        if out.obligations or any(_mentions(x, k) for x in out.assumptions):
+            raise Unsupported(f"{fn.__qualname__} in an each loop needs facts about its index")
+        return out.args
+
+    def _independent(self, fn: Callable[..., Any], args: list[Any], before: list[list[z3.ExprRef]],
+                     changed: list[tuple[z3.ExprRef, z3.ExprRef]], context: list[z3.BoolRef],
+                     cond: z3.BoolRef, k: z3.ExprRef) -> z3.BoolRef:
+        j = z3.Const(fresh_name("other"), k.sort())
+        frame = [z3.ForAll([j], z3.Implies(j != k, z3.Select(y, j) == z3.Select(x, j))) for x, y in changed]
+        # the same iteration over arrays that agree with the changed ones at k, and only there
+        other = {x.get_id(): z3.Const(fresh_name("elsewhere"), x.sort()) for x, _ in changed}
+        tilde = []
+        for a, xs in zip(args, before, strict=True):
+            ty = _mutable_ty(a)
+            tilde.append(a if ty is None else unflatten(ty, [other.get(x.get_id(), x) for x in xs]))
+        after = self._iteration(fn, tilde, context, k)
+        agree = [z3.Select(other[x.get_id()], k) == z3.Select(x, k) for x, _ in changed]
+        ys = {x.get_id(): y for x, y in changed}
+        same = []
+        for a, xs, b in zip(args, before, after, strict=True):
+            ty = _mutable_ty(a)
+            if ty is not None:
+                same += [z3.Select(y2, k) == z3.Select(ys[x.get_id()], k)
+                         for x, y2 in zip(xs, flatten(ty, b), strict=True) if x.get_id() in ys]
+        return z3.Implies(cond, z3.And(*frame, z3.Implies(z3.And(agree), z3.And(same))))
 
     def _pure(self, thunk: Callable[[], Any]) -> Any:
         saved = self.path.forks_allowed
@@ -760,6 +848,42 @@ def _map_display(pairs: list[tuple[Any, Any]]) -> SMap:
     return out
 
 
+def _each_call(body: list[ast.stmt]) -> tuple[ast.expr | None, ast.Call] | None:
+    """(condition, call) of an each loop's body: `f(args)` or `if c: f(args)`."""
+    if len(body) != 1:
+        return None
+    stmt, test = body[0], None
+    if isinstance(stmt, ast.If) and not stmt.orelse and len(stmt.body) == 1:
+        stmt, test = stmt.body[0], stmt.test
+    if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
+        return test, stmt.value
+    return None
+
+
+def _mutable_ty(v: Any) -> Any:
+    """The type of an argument a callee may change in place (a kernel record or array)."""
+    if isinstance(v, SArray):
+        return v.ty
+    if _mutable_record(v):
+        return RecT(type(v))
+    return None
+
+
+def _mentions(term: z3.ExprRef, x: z3.ExprRef) -> bool:
+    """x occurs in term."""
+    seen: set[int] = set()
+    todo = [term]
+    while todo:
+        t = todo.pop()
+        if t.get_id() in seen:
+            continue
+        seen.add(t.get_id())
+        if t.eq(x):
+            return True
+        todo.extend(t.children())
+    return False
+
+
 def _is_range(it: ast.expr) -> bool:
     return isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "range"
 
@@ -881,6 +1005,8 @@ class Outcome:
     raised: z3.BoolRef
     exception: type | None = None
     exception_args: tuple[Any, ...] = ()
+    # what the run relies on and a goal over it must prove, each under its path's condition
+    obligations: list[z3.BoolRef] = dataclasses.field(default_factory=list)
 
 
 MAX_PATHS = 512
@@ -900,6 +1026,7 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
     raised: list[tuple[z3.BoolRef, _Raised]] = []
     states: list[tuple[z3.BoolRef, list[Any]]] = []
     assumptions: list[z3.BoolRef] = []
+    obligations: list[z3.BoolRef] = []
     pruner = Pruner(assume) if assume else None
     while True:
         path = Path(decisions, assume, pruner)
@@ -916,6 +1043,7 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
             raised.append((cond, outcome))
         states.append((cond, args))
         assumptions.extend(path.assumptions)
+        obligations.extend(z3.Implies(cond, ob) for ob in path.obligations)
         if len(states) > MAX_PATHS:
             raise Unsupported(f"{fn.__qualname__} has more than {MAX_PATHS} paths")
         del decisions[path.pos:]
@@ -924,7 +1052,9 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
         if not decisions:
             break
         decisions[-1] = False
-    return _merge(returned, raised, states, assumptions)
+    out = _merge(returned, raised, states, assumptions)
+    out.obligations = obligations
+    return out
 
 
 def _fold(pairs: list[tuple[z3.BoolRef, Any]]) -> Any:
