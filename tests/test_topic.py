@@ -30,6 +30,7 @@ from spec.abi import (
     E_TOPIC_EXISTS,
     Config,
 )
+from spec.message import Message
 
 # four topic ids (two reserved), so the registry is full and collides often; queues of up to
 # five messages of six bytes on pages of eight bytes cost 1 to 4 pages
@@ -57,6 +58,18 @@ class Differential(RuleBasedStateMachine):
         super().__init__()
         self.ts, self.cs, self.t, self.mq, self.c = boot(self.cfg, self.it)
         self.pids = [0]
+        # the delivery ghost: per subscription, every message published on its topic since
+        # it subscribed, and how many it has received
+        self.log: dict[tuple[int, int], list[Message]] = {}
+        self.received: dict[tuple[int, int], int] = {}
+
+    def track(self) -> None:
+        """Subscriptions that began or ended: a new one has seen nothing yet."""
+        for key in self.ts.subs:
+            if key not in self.log:
+                self.log[key], self.received[key] = [], 0
+        for key in [k for k in self.log if k not in self.ts.subs]:
+            del self.log[key], self.received[key]
 
     def same(self, got: Any, want: Any, what: str) -> None:
         assert got == want, f"{what}: impl {got!r}, spec {want!r}"
@@ -90,6 +103,7 @@ class Differential(RuleBasedStateMachine):
         got = self.it.topic_destroy(self.t, self.mq, self.c, pid, tid)
         want, self.ts, self.cs = spec_topic.destroy(self.ts, self.cs, pid, tid)
         self.same(got, want, f"destroy{(pid, tid)}")
+        self.track()
 
     @rule(tid=st.integers(2, 3))
     def destroy_as_owner(self, tid: int) -> None:
@@ -108,18 +122,24 @@ class Differential(RuleBasedStateMachine):
             frames = tuple(self.t.s_frames[s][: self.t.s_npages[s]])
         want, self.ts, self.cs = spec_topic.subscribe(self.ts, self.cs, pid, tid, qlen, callback, frames)
         self.same(got, want, f"subscribe{(pid, tid, qlen)}")
+        self.track()
 
     @rule(pid=pid, tid=tid)
     def unsubscribe(self, pid: int, tid: int) -> None:
         got = self.it.topic_unsubscribe(self.t, self.mq, self.c, pid, tid)
         want, self.ts, self.cs = spec_topic.unsubscribe(self.ts, self.cs, pid, tid)
         self.same(got, want, f"unsubscribe{(pid, tid)}")
+        self.track()
 
     @rule(privileged=st.booleans(), tid=tid, data=st.binary(max_size=8))
     def publish(self, privileged: bool, tid: int, data: bytes) -> None:
         got = self.it.topic_publish(self.t, self.mq, privileged, tid, data)
         want_err, want_n, self.ts = spec_topic.publish(self.ts, privileged, tid, data)
         self.same(got, (want_err, want_n), f"publish{(privileged, tid, data)}")
+        if want_err == E_SUCC:
+            for key in self.log:
+                if key[1] == tid:
+                    self.log[key].append(Message(seq=self.ts.seq, data=data))
 
     @rule(k=st.integers(0, 4), data=st.binary(max_size=6))
     def publish_where_subscribed(self, k: int, data: bytes) -> None:
@@ -133,6 +153,8 @@ class Differential(RuleBasedStateMachine):
         err, seq, data = self.it.topic_receive(self.t, self.mq, pid, tid, cap)
         want_err, m, self.ts = spec_topic.receive(self.ts, pid, tid, cap)
         self.same((err, seq, data), (want_err, m.seq, m.data), f"receive{(pid, tid, cap)}")
+        if want_err == E_SUCC:
+            self.received[(pid, tid)] += 1
 
     @rule(pid=pid, tid=tid, cap=st.integers(-1, 8))
     def peek(self, pid: int, tid: int, cap: int) -> None:
@@ -158,6 +180,25 @@ class Differential(RuleBasedStateMachine):
     @invariant()
     def representation_invariant_holds(self) -> None:
         assert table_ok(self.t, self.mq, self.c)
+
+    @invariant()
+    def every_subscriber_holds_the_newest_messages_published_since_it_subscribed(self) -> None:
+        """Delivery (ABI): a queue holds, in publish order, the newest of the messages
+        published on its topic since it subscribed, and every older one was received or
+        dropped and counted."""
+        for key, sub in self.ts.subs.items():
+            log, items = self.log[key], sub.queue.items
+            assert list(items) == log[len(log) - len(items):], key
+            assert sub.queue.dropped + self.received[key] == len(log) - len(items), key
+
+    @invariant()
+    def each_container_is_charged_its_queue_pages(self) -> None:
+        """Quota: a container holds its queues' pages (at this layer no process maps pages)."""
+        for pid, c in self.cs.live.items():
+            pages = sum(spec_topic.queue_pages(self.ts, sub.queue.capacity)
+                        for (p, _), sub in self.ts.subs.items() if p == pid)
+            lent = sum(x.quota for q, x in self.cs.live.items() if x.parent == pid and q != pid)
+            assert c.usage == pages + lent, pid
 
 
 class DifferentialDefaultConfig(Differential):
