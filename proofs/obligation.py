@@ -15,13 +15,13 @@ import functools
 import importlib
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import z3
 
-from .engine.values import Ty, concrete, fresh_name
+from .engine.values import Ty, concrete, fresh_name, subterms
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}
 SCALES: dict[str, float] = {}  # an obligation's share of time, as a multiple of the runner's limit
@@ -280,19 +280,6 @@ def quantifier_free(e: z3.ExprRef) -> bool:
     (vm.unmap_page.refines: the impl's map of pages unchanged at a key, proved first,
     took the claims that compare the maps at that key from unknown at 30 s to 2-10 s)."""
     return not any(z3.is_quantifier(x) and not x.is_lambda() for x in subterms(e))
-
-
-def subterms(e: z3.ExprRef) -> Iterator[z3.ExprRef]:
-    """Every distinct subterm of e, e included, once."""
-    seen: set[int] = set()
-    todo = [e]
-    while todo:
-        x = todo.pop()
-        if x.get_id() in seen:
-            continue
-        seen.add(x.get_id())
-        yield x
-        todo.extend(x.children())
 
 
 def _counterexample(name: str, goal: Goal, values: dict[str, Any], seconds: float,

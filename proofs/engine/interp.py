@@ -52,6 +52,7 @@ from .values import (
     flatten,
     fresh_name,
     ite,
+    subterms,
     ty_of_value,
     unflatten,
 )
@@ -871,17 +872,7 @@ def _mutable_ty(v: Any) -> Any:
 
 def _mentions(term: z3.ExprRef, x: z3.ExprRef) -> bool:
     """x occurs in term."""
-    seen: set[int] = set()
-    todo = [term]
-    while todo:
-        t = todo.pop()
-        if t.get_id() in seen:
-            continue
-        seen.add(t.get_id())
-        if t.eq(x):
-            return True
-        todo.extend(t.children())
-    return False
+    return any(t.eq(x) for t in subterms(term))
 
 
 def _is_range(it: ast.expr) -> bool:

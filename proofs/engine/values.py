@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import z3
@@ -31,6 +31,19 @@ _fresh_ids = itertools.count()
 
 def fresh_name(base: str) -> str:
     return f"{base}!{next(_fresh_ids)}"
+
+
+def subterms(e: z3.ExprRef) -> Iterator[z3.ExprRef]:
+    """Every distinct subterm of e, e included, once."""
+    seen: set[int] = set()
+    todo = [e]
+    while todo:
+        x = todo.pop()
+        if x.get_id() in seen:
+            continue
+        seen.add(x.get_id())
+        yield x
+        todo.extend(x.children())
 
 
 # ---------------------------------------------------------------------------------------
