@@ -21,6 +21,7 @@ through the container layer's (container_can_consume, container_alloc, container
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 from impl.container import ContainerTable, container_alloc, container_can_consume, container_free
 from impl.message import (
@@ -56,6 +57,7 @@ HT_TOMB = -2
 
 T_USED = 0x1
 T_RESERVED = 0x2
+Flags = Annotated[int, 8]  # a descriptor's bit field, a byte as in C
 
 FNV_OFFSET = 0x811C9DC5
 FNV_PRIME = 0x01000193
@@ -70,7 +72,7 @@ class TopicTable:
     name_max: int
     page_size: int
     ht: list[int]
-    t_flags: list[int]
+    t_flags: list[Flags]
     t_owner: list[int]
     t_name: list[bytearray]
     t_name_len: list[int]
