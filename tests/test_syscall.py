@@ -24,6 +24,7 @@ from proofs.syscall import abstract_regs, save_regs
 from proofs.topic import abstract as abstract_topics
 from proofs.topic import table_ok as topics_ok
 from spec.abi import (
+    DEFAULT,
     E_ALREADY_SUBSCRIBED,
     E_EXCEEDS_QUOTA,
     E_INVAL_ADDR,
@@ -206,8 +207,16 @@ class Differential(RuleBasedStateMachine):
                 assert present == (spec_vm.table_of(u32(pid), pdx << 10) in self.spec.vm.tables)
 
 
+class DifferentialDefaultConfig(Differential):
+    """The ABI's sizes (the same pages near VM_USERLO are touched and compared)."""
+
+    cfg = DEFAULT
+
+
 TestDifferential = Differential.TestCase
 TestDifferential.settings = settings(max_examples=60, stateful_step_count=50, deadline=None)
+TestDifferentialDefault = DifferentialDefaultConfig.TestCase
+TestDifferentialDefault.settings = settings(max_examples=15, stateful_step_count=40, deadline=None)
 
 
 # -- the ABI, call by call ------------------------------------------------------------------------

@@ -14,17 +14,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.test_syscall import USER_PAGES, Differential  # noqa: E402
+from tests.test_syscall import USER_PAGES, Differential, DifferentialDefaultConfig  # noqa: E402
 
 
-def steps_per_second(seconds: float = 5.0) -> None:
+def steps_per_second(machine: type[Differential], seconds: float = 5.0) -> None:
     rng = random.Random(1)
-    m = Differential()
+    m = machine()
     start = time.perf_counter()
     steps = 0
     while time.perf_counter() - start < seconds:
         if steps % 300 == 299:
-            m = Differential()
+            m = machine()
         r, who = rng.random(), rng.randrange(8)
         if r < 0.05:
             m.spawn(rng.randrange(4), rng.randrange(9), rng.random() < 0.5)
@@ -42,9 +42,10 @@ def steps_per_second(seconds: float = 5.0) -> None:
             m.any_call(who, rng.randrange(20), [rng.randrange(10) for _ in range(5)])
         m.abstraction_matches_spec()
         steps += 1
-    print(f"syscall layer: {steps / (time.perf_counter() - start):,.0f} steps/s (small configuration, "
-          "everything compared after every call)")
+    print(f"{machine.__name__}: {steps / (time.perf_counter() - start):,.0f} steps/s "
+          "(everything compared after every call)")
 
 
 if __name__ == "__main__":
-    steps_per_second()
+    for machine in (Differential, DifferentialDefaultConfig):
+        steps_per_second(machine)
