@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import types
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import z3
@@ -234,3 +235,52 @@ def enqueue_drops_oldest(impl: types.ModuleType = impl_message) -> Goal:
     conclusion = z3.And(n_new >= 1, equal(MESSAGE, after.items.get(n_new - 1), m), kept,
                         after.dropped == q.dropped + (n_old - n_new))
     return Goal(hyps, conclusion, {"queue": Shown(QUEUE, q), "message": Shown(MESSAGE, m)})
+
+
+# -- the layer's interface over its spec, for the layers above ---------------------------------
+
+
+@dataclass
+class SpecMailboxes:
+    """The message layer as the layer above holds it, abstractly: the spec's state."""
+
+    mb: Mailboxes
+
+
+def spec_queue_create(lower: SpecMailboxes, capacity: int) -> tuple[int, int]:
+    err, q, lower.mb = spec_message.queue_create(lower.mb, capacity)
+    return err, q
+
+
+def spec_queue_destroy(lower: SpecMailboxes, q: int) -> int:
+    err, lower.mb = spec_message.queue_destroy(lower.mb, q)
+    return err
+
+
+def spec_queue_enqueue_where(lower: SpecMailboxes, targets: list[bool], seq: int, data: bytes) -> int:
+    err, lower.mb = spec_message.queue_enqueue_where(lower.mb, targets, seq, data)
+    return err
+
+
+def spec_queue_peek(lower: SpecMailboxes, q: int) -> tuple[int, int, bytes]:
+    err, m = spec_message.queue_peek(lower.mb, q)
+    return err, m.seq, m.data
+
+
+def spec_queue_dequeue(lower: SpecMailboxes, q: int) -> tuple[int, int, bytes]:
+    err, m, lower.mb = spec_message.queue_dequeue(lower.mb, q)
+    return err, m.seq, m.data
+
+
+def spec_queue_length(lower: SpecMailboxes, q: int) -> tuple[int, int]:
+    return spec_message.queue_length(lower.mb, q)
+
+
+def spec_queue_dropped(lower: SpecMailboxes, q: int) -> tuple[int, int]:
+    return spec_message.queue_dropped(lower.mb, q)
+
+
+INTERFACE = {"queue_create": spec_queue_create, "queue_destroy": spec_queue_destroy,
+             "queue_enqueue_where": spec_queue_enqueue_where, "queue_peek": spec_queue_peek,
+             "queue_dequeue": spec_queue_dequeue, "queue_length": spec_queue_length,
+             "queue_dropped": spec_queue_dropped}

@@ -10,6 +10,14 @@ per-topic subscriber counts to the subscription table.
 
 from __future__ import annotations
 
+import copy
+import types
+from collections.abc import Callable
+from typing import Any
+
+import z3
+
+import impl.topic as impl_topic
 from impl.container import ContainerTable
 from impl.message import MsgTable
 from impl.topic import (
@@ -22,11 +30,18 @@ from impl.topic import (
     queue_pages,
     topic_live,
 )
+from spec.abi import E_SUCC
 from spec.map import Map
+from spec.message import Mailboxes, Message, Queue, enqueue
 from spec.topic import Subscription, Topic, Topics
 
-from .message import abstract_queue
+from .engine.interp import run
+from .engine.values import BOOL, BYTES, INT, RecT, SArray, equal, flatten, fresh, unflatten, wellformed
+from .layer import over
+from .message import INTERFACE as MESSAGE_INTERFACE
+from .message import SpecMailboxes, abstract_queue
 from .message import table_ok as queues_ok
+from .obligation import Goal, InvalidCase, Shown, obligation
 
 # -- abstraction and invariant (executable) --------------------------------------------------
 
@@ -96,3 +111,96 @@ def table_ok(t: TopicTable, mq: MsgTable, c: ContainerTable) -> bool:
             and all(t.t_nsubs[tid] == sum(1 for s in used if t.s_topic[s] == tid)
                     for tid in range(t.ntopic) if topic_live(t, tid))
             and all(m.seq <= t.seq for s in used for m in abstract_queue(mq, s).items))
+
+
+# -- obligations over the layers' specs ------------------------------------------------------
+
+TOPIC_TABLE = RecT(TopicTable)
+LOWER = RecT(SpecMailboxes)
+QUEUE = RecT(Queue)
+
+
+def fanned_out(t: TopicTable, mb: Mailboxes, tid: int, m: Message, q: int) -> Queue:
+    """Queue q after m is published on tid: m appended (the oldest dropped if it is full)
+    where q's slot subscribes to tid, as it was elsewhere."""
+    subscribed = 0 <= q and q < t.nsub and t.s_used[q] and t.s_topic[q] == tid
+    return enqueue(mb.queues[q], m) if subscribed else mb.queues[q]
+
+
+def publish_over(impl: types.ModuleType, t: TopicTable, lower: SpecMailboxes, privileged: bool, tid: int,
+                 data: bytes) -> tuple[int, int]:
+    """impl's topic_publish over the message layer's spec."""
+    return impl.topic_publish(t, lower, privileged, tid, data)
+
+
+def _topic_size(t: TopicTable, lower: SpecMailboxes) -> Callable[[Any, z3.ModelRef], int]:
+    """Per-topic arrays have ntopic entries, per-slot arrays and the queues nsub; a name
+    name_max bytes, a slot's frames two (the case shows the first few)."""
+    per_topic = [x.leaves[0] for x in (t.ht, t.t_flags, t.t_owner, t.t_name, t.t_name_len, t.t_nsubs)]
+
+    def size(arr: Any, model: z3.ModelRef) -> int:
+        def ev(x: Any) -> int:
+            return int(model.eval(x, model_completion=True).as_long())
+
+        if getattr(arr, "parent", None) is not None:
+            return max(ev(t.name_max), 0) if arr.parent[0].leaves[0].eq(t.t_name.leaves[0]) else 2
+        topic = isinstance(arr, SArray) and any(arr.leaves[0].eq(x) for x in per_topic)
+        return max(ev(t.ntopic if topic else t.nsub), 0)
+
+    return size
+
+
+@obligation("topic.publish.fan_out")
+def publish_fan_out(impl: types.ModuleType = impl_topic) -> Goal:
+    """Publish, over the message layer's spec, appends the message under the next sequence
+    number to the queue of every slot subscribed to the topic and to no other, answers the
+    topic's subscriber count, and on an error changes nothing. Of the invariant, only that
+    the two layers agree on the number of slots and the largest message is assumed."""
+    t_leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
+    low_leaves = flatten(LOWER, fresh(LOWER, "mq"))
+    privileged, tid, q = z3.Bool("privileged"), z3.Int("tid"), z3.Int("q")
+    data = fresh(BYTES, "data")
+    with over(impl, MESSAGE_INTERFACE):
+        out = run(publish_over, lambda: [impl, unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves),
+                                         privileged, tid, data])
+    t0, low0 = unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves)
+    t1, low1 = out.args[1], out.args[2]
+    err, reached = out.result
+    m = Message(seq=t0.seq + 1, data=data)
+    want = run(fanned_out, lambda: [t0, low0.mb, tid, m, q])
+    q0, q1 = low0.mb.queues, low1.mb.queues
+    success = z3.And(t1.seq == t0.seq + 1, reached == t0.t_nsubs.get(tid),
+                     z3.Select(q1.present, q) == z3.Select(q0.present, q),
+                     z3.Implies(z3.Select(q0.present, q), equal(QUEUE, q1.get(q), want.result)))
+    unchanged = z3.And([a == b for a, b in zip(flatten(LOWER, low0), flatten(LOWER, low1), strict=True)]
+                       + [t1.seq == t0.seq])
+    conclusion = z3.And(*out.obligations, z3.Implies(err == E_SUCC, success),
+                        z3.Implies(err != E_SUCC, unchanged))
+    # the sizes the two layers share (the invariant's part that this claim needs)
+    agreed = [t0.nsub == low0.mb.slots, t0.msg_max == low0.mb.msg_max]
+    hyps = [*agreed, wellformed(BYTES, data), wellformed(LOWER, low0), *out.assumptions, *want.assumptions]
+    size = _topic_size(t0, low0)
+    inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size),
+              "privileged": Shown(BOOL, privileged), "tid": Shown(INT, tid), "data": Shown(BYTES, data),
+              "q": Shown(INT, q)}
+    return Goal(hyps, conclusion, inputs, replay=replay_fan_out, replay_module=impl.__name__,
+                sizes=[t0.ntopic, t0.nsub, flatten(BYTES, data)[0]], points=[q])
+
+
+def replay_fan_out(impl: types.ModuleType | None, t: TopicTable, mq: SpecMailboxes, privileged: bool,
+                   tid: int, data: bytes, q: int) -> None:
+    """The case natively: publish over the message layer's spec, then queue q as claimed."""
+    module = impl or impl_topic
+    before_t, before = copy.deepcopy(t), copy.deepcopy(mq)
+    if t.nsub != mq.mb.slots or t.msg_max != mq.mb.msg_max:
+        raise InvalidCase("the two layers disagree on their sizes")
+    with over(module, MESSAGE_INTERFACE):
+        err, reached = publish_over(module, t, mq, privileged, tid, data)
+    if err != E_SUCC:
+        assert mq == before and t.seq == before_t.seq, "an error changed the queues"
+        return
+    assert t.seq == before_t.seq + 1 and reached == before_t.t_nsubs[tid]
+    assert (q in mq.mb.queues) == (q in before.mb.queues)
+    if q in before.mb.queues:
+        want = fanned_out(before_t, before.mb, tid, Message(seq=t.seq, data=data), q)
+        assert mq.mb.queues[q] == want, f"queue {q}: {mq.mb.queues[q]!r}, want {want!r}"

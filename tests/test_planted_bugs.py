@@ -19,6 +19,7 @@ import impl.vm as impl_vm
 import impl.x86 as impl_x86
 from proofs import container as proofs_container
 from proofs import message as proofs_message
+from proofs import topic as proofs_topic
 from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
@@ -209,6 +210,28 @@ def test_planted_layer_bug_is_caught_with_a_replayable_counterexample(layer: str
     assert shown in result.detail
     replay = run_replay(result.replay_file, tmp_path)
     fails_on_the_impl(replay)
+
+
+# topic: (obligation that must fail, edits to impl/topic.py)
+CHECKED = ("    err = topic_publish_error(t, privileged, tid, len(data))\n"
+           "    if err != E_SUCC:\n        return err, 0\n")
+TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
+    "fan_out_marks_one_slot_short": ("topic.publish.fan_out", [
+        ("    for s in range(t.nsub):\n        targets[s]",
+         "    for s in range(t.nsub - 1):\n        targets[s]")]),
+    "publish_numbers_before_the_check": ("topic.publish.fan_out", [
+        (CHECKED + "    t.seq += 1\n", "    t.seq += 1\n" + CHECKED)]),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(TOPIC_BUGS))
+def test_planted_topic_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
+    name, edits = TOPIC_BUGS[bug]
+    broken = mutant(impl_topic, f"topic_mutant_{bug}", edits, tmp_path)
+    result = planted_check(name, lambda: proofs_topic.publish_fan_out(broken), tmp_path)
+    assert result.status == "counterexample", result.detail
+    assert "t = TopicTable(" in result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 
 # VM boot: edits to impl/vm.py that vm.init.refines must catch
