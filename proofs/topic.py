@@ -37,7 +37,7 @@ from spec.topic import Subscription, Topic, Topics
 
 from .engine.interp import run
 from .engine.values import BOOL, BYTES, INT, RecT, SArray, equal, flatten, fresh, unflatten, wellformed
-from .layer import over
+from .layer import over, same_leaf
 from .message import INTERFACE as MESSAGE_INTERFACE
 from .message import SpecMailboxes, abstract_queue
 from .message import table_ok as queues_ok
@@ -204,3 +204,71 @@ def replay_fan_out(impl: types.ModuleType | None, t: TopicTable, mq: SpecMailbox
     if q in before.mb.queues:
         want = fanned_out(before_t, before.mb, tid, Message(seq=t.seq, data=data), q)
         assert mq.mb.queues[q] == want, f"queue {q}: {mq.mb.queues[q]!r}, want {want!r}"
+
+
+def queue_ok(mb: Mailboxes, q: int) -> bool:
+    """A queue of the message layer's spec as its operations keep it: within its capacity,
+    every message within MSG_MAX bytes."""
+    items = mb.queues[q].items
+    return (0 <= len(items) and len(items) <= mb.queues[q].capacity
+            and all(len(items[i].data) <= mb.msg_max for i in range(len(items))))
+
+
+def mailboxes_ok(mb: Mailboxes) -> bool:
+    return 0 <= mb.msg_max and all(queue_ok(mb, q) for q in mb.queues)
+
+
+# operations that reach only the message layer below: (argument names and types)
+OVER_MESSAGES: dict[str, tuple[tuple[str, Any], ...]] = {
+    "publish": (("privileged", BOOL), ("tid", INT), ("data", BYTES)),
+    "peek": (("pid", INT), ("tid", INT), ("cap", INT)),
+    "receive": (("pid", INT), ("tid", INT), ("cap", INT)),
+    "stat": (("pid", INT), ("tid", INT)),
+}
+
+
+def errno_of(result: Any) -> Any:
+    return result[0]
+
+
+def unchanged_on_error(op: str, impl: types.ModuleType = impl_topic) -> Goal:
+    """An error leaves the topic tables and every queue as they were: a message receive
+    refuses (E_MSGSIZE) stays at the head of its queue."""
+    t_leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
+    low_leaves = flatten(LOWER, fresh(LOWER, "mq"))
+    args = [fresh(ty, name) for name, ty in OVER_MESSAGES[op]]
+    with over(impl, MESSAGE_INTERFACE):
+        out = run(getattr(impl, f"topic_{op}"),
+                  lambda: [unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves), *args])
+    before = [*t_leaves, *low_leaves]
+    after = [*flatten(TOPIC_TABLE, out.args[0]), *flatten(LOWER, out.args[1])]
+    same = z3.And([same_leaf(a, b) for a, b in zip(before, after, strict=True)])
+    t0, low0 = unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves)
+    ok = run(mailboxes_ok, lambda: [low0.mb])
+    hyps = [ok.result, *ok.assumptions, t0.nsub == low0.mb.slots, t0.msg_max == low0.mb.msg_max,
+            wellformed(LOWER, low0),
+            *[wellformed(ty, a) for (_, ty), a in zip(OVER_MESSAGES[op], args, strict=True)],
+            *out.assumptions]
+    size = _topic_size(t0, low0)
+    inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size)}
+    inputs.update({name: Shown(ty, a) for (name, ty), a in zip(OVER_MESSAGES[op], args, strict=True)})
+    conclusion = z3.And(*out.obligations, z3.Implies(errno_of(out.result) != E_SUCC, same))
+    return Goal(hyps, conclusion, inputs, replay=replay_unchanged_on_error, replay_module=impl.__name__,
+                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max])
+
+
+for _op in OVER_MESSAGES:
+    obligation(f"topic.{_op}.unchanged_on_error")(
+        lambda impl=impl_topic, _op=_op: unchanged_on_error(_op, impl))
+
+
+def replay_unchanged_on_error(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes,
+                              **kw: Any) -> None:
+    module = impl or impl_topic
+    if t.nsub != mq.mb.slots or t.msg_max != mq.mb.msg_max or not mailboxes_ok(mq.mb):
+        raise InvalidCase("the two layers disagree on their sizes, or a queue is not as the spec keeps it")
+    before_t, before = copy.deepcopy(t), copy.deepcopy(mq)
+    with over(module, MESSAGE_INTERFACE):
+        result = getattr(module, f"topic_{op}")(t, mq, *[kw[name] for name, _ in OVER_MESSAGES[op]])
+    if errno_of(result) != E_SUCC:
+        assert t == before_t and mq == before, "an error changed the tables or the queues"

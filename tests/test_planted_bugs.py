@@ -221,14 +221,22 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
          "    for s in range(t.nsub - 1):\n        targets[s]")]),
     "publish_numbers_before_the_check": ("topic.publish.fan_out", [
         (CHECKED + "    t.seq += 1\n", "    t.seq += 1\n" + CHECKED)]),
+    "a_refused_receive_drops_the_message": ("topic.receive.unchanged_on_error", [(
+        "    if err != E_SUCC:\n        return err, seq, data\n    _, s = subscription_error(t, pid, tid)\n"
+        "    queue_dequeue(mq, s)\n",
+        "    _, s = subscription_error(t, pid, tid)\n    if s >= 0:\n        queue_dequeue(mq, s)\n"
+        "    if err != E_SUCC:\n        return err, seq, data\n")]),
 }
+TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
+    "topic.publish.fan_out": proofs_topic.publish_fan_out,
+    "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl)}
 
 
 @pytest.mark.parametrize("bug", sorted(TOPIC_BUGS))
 def test_planted_topic_bug_is_caught_with_a_replayable_counterexample(bug: str, tmp_path: Path) -> None:
     name, edits = TOPIC_BUGS[bug]
     broken = mutant(impl_topic, f"topic_mutant_{bug}", edits, tmp_path)
-    result = planted_check(name, lambda: proofs_topic.publish_fan_out(broken), tmp_path)
+    result = planted_check(name, lambda: TOPIC_BUILDERS[name](broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "t = TopicTable(" in result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
