@@ -96,13 +96,6 @@ MUTATORS = ("create", "destroy", "enqueue", "enqueue_where", "dequeue", "clear")
 ONE_QUEUE = ("create", "destroy", "enqueue", "dequeue", "clear")  # those that change one queue alone
 
 
-def spec_results(op: str, mb: Mailboxes, args: list[Any],
-                 result: Any = None) -> tuple[tuple[Any, ...], Mailboxes]:
-    """The spec's results and new state for op on mb (the spec of this layer takes no choice
-    of the impl's)."""
-    return OPERATIONS[op].spec_results(mb, args, result)
-
-
 def _sizes(s: Setting) -> list[Any]:
     t = s.pre()
     lengths = [flatten(ty, a)[0] if ty is BYTES else a
