@@ -435,7 +435,7 @@ class Interp:
         inner = frame.bind(var, k)
         fn = self.eval(call.func, inner)
         if not _is_user_function(fn) or call.keywords:
-            raise Unsupported(f"an each loop's body calls a function under proof (line {call.lineno})")
+            raise Unsupported(f"an each loop calls a Python function, positionally (line {call.lineno})")
         args = [self.eval(a, inner) for a in call.args]
         cond = self._in_range(k, lo, hi)
         if test is not None:
