@@ -16,9 +16,10 @@ import z3
 import impl.message as impl_message
 import spec.message as spec_message
 from impl.message import MsgTable
-from proofs.engine.interp import Unsupported, run
+from proofs.engine.interp import Given, Unsupported, run
 from proofs.engine.values import (
     BYTES,
+    INT,
     ArrT,
     RecT,
     SArray,
@@ -26,6 +27,7 @@ from proofs.engine.values import (
     equal,
     flatten,
     fresh,
+    subterms,
     ty_of_value,
     unflatten,
 )
@@ -442,3 +444,40 @@ def test_an_each_loop_whose_steps_depend_on_each_other_is_refused_by_its_obligat
     leaves = flatten(COUNTERS, sym)
     out = run(fn, lambda: [unflatten(COUNTERS, leaves)])
     assert out.obligations and _valid(out.obligations) == z3.sat
+
+
+def first_zero(xs: list[int], n: int) -> int:
+    for i in range(n):
+        if xs[i] == 0:
+            return i
+    return n
+
+
+def test_paths_that_run_a_search_in_one_state_share_its_witness() -> None:
+    """A fork after a search loop: both paths ran the loop in the same state, so the merged
+    result names one witness, and it equals native runs."""
+    def probe(xs: list[int], n: int, flag: bool) -> int:
+        w = first_zero(xs, n)
+        if flag:
+            return w
+        return w + 1
+
+    xs, n, flag = fresh(ArrT(INT), "xs"), z3.Int("n"), z3.Bool("flag")
+    out = run(probe, lambda: [xs, n, flag])
+    witnesses = {x.get_id() for x in subterms(out.result) if z3.is_const(x) and str(x).startswith("first_i")}
+    assert out.paths >= 2 and len(witnesses) == 1
+    for native, f in (([3, 0, 0], True), ([3, 0, 0], False), ([1, 2], False)):
+        bound = [n == len(native), flag == f, *[xs.get(i) == v for i, v in enumerate(native)]]
+        only_native([*bound, *out.assumptions], out.result == probe(list(native), len(native), f))
+
+
+def test_a_given_answers_the_value_it_holds() -> None:
+    """A Given stands for a function whose result the proof leaves open: every call answers
+    its value, natively as symbolically."""
+    def twice(h: Given, name: bytes) -> int:
+        return h(name) + h(name)
+
+    v = z3.Int("v")
+    out = run(twice, lambda: [Given(v), fresh(BYTES, "name")])
+    only_native([v == 21], out.result == 42)
+    assert twice(Given(21), b"x") == 42

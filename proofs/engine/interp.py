@@ -77,6 +77,19 @@ class Unsupported(Exception):
     """The source uses a construct outside the documented subset."""
 
 
+class Given:
+    """A stand-in for a function whose result a proof leaves open (a hash function, say):
+    every call answers the value the proof gave it, a symbolic constant that stands for
+    every value the function could return. It is bound with `proofs.layer.over` and called
+    as it is, natively as well as symbolically, so a replay binds the concrete value."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.value
+
+
 class _Return(Exception):
     def __init__(self, value: Any) -> None:
         self.value = value
@@ -129,7 +142,7 @@ class Path:
     """One run: replays recorded branch decisions, records new ones and the path condition."""
 
     def __init__(self, decisions: list[bool], context: list[z3.BoolRef] | None = None,
-                 pruner: Pruner | None = None) -> None:
+                 pruner: Pruner | None = None, witnesses: dict[tuple[Any, ...], Any] | None = None) -> None:
         self.decisions = decisions
         self.pos = 0
         self.condition: list[z3.BoolRef] = []
@@ -139,6 +152,11 @@ class Path:
         self.forks_allowed = True
         self.context = list(context or [])
         self.pruner = pruner  # over the context, shared by the paths of one run
+        # the search loops' witnesses, shared by the paths of one run (`_witness`): paths
+        # that run a loop in the same state name the same index, so their results agree
+        # without the solver having to prove two least indices equal
+        self.witnesses = witnesses if witnesses is not None else {}
+        self.searches = 0
 
     def _impossible(self, c: z3.BoolRef) -> bool:
         assert self.pruner is not None
@@ -384,16 +402,29 @@ class Interp:
         k, lo, hi = self._index_var(var, lo, hi)
         cond = self._pure(lambda: self.truth(self.eval(test.test, frame.bind(var, k))))
         cond_k = cond if isinstance(cond, z3.ExprRef) else z3.BoolVal(bool(cond))
-        w = z3.Const(fresh_name(f"first_{var}"), k.sort())
-        found = z3.And(self._in_range(w, lo, hi), z3.substitute(cond_k, (k, w)))
-        none_before = z3.ForAll([k], z3.Implies(self._in_range(k, lo, w), z3.Not(cond_k)))
-        self.path.assumptions.append(z3.And(z3.Or(found, w == hi), none_before))
+        w = self._witness(var, k, lo, hi, cond_k)
         if self.path.decide(self._in_range(w, lo, hi)):
             frame.env[var] = w
             try:
                 self.exec_block(test.body, frame)
             except _Break:
                 return
+
+    def _witness(self, var: str, k: z3.ExprRef, lo: Any, hi: Any, cond_k: z3.BoolRef) -> z3.ExprRef:
+        """The least index in [lo, hi) where cond_k holds, or hi: a fresh constant and the
+        assumption that defines it. A path that replays the decisions of an earlier one
+        runs the same loops in the same states up to where it departs: the n-th search after
+        the same decisions is the same search, and gets the same witness."""
+        key = (*self.path.decisions[:self.path.pos], -1, self.path.searches)
+        self.path.searches += 1
+        if key not in self.path.witnesses:
+            w = z3.Const(fresh_name(f"first_{var}"), k.sort())
+            found = z3.And(self._in_range(w, lo, hi), z3.substitute(cond_k, (k, w)))
+            none_before = z3.ForAll([k], z3.Implies(self._in_range(k, lo, w), z3.Not(cond_k)))
+            self.path.witnesses[key] = (w, z3.And(z3.Or(found, w == hi), none_before))
+        w, defined = self.path.witnesses[key]
+        self.path.assumptions.append(defined)
+        return w
 
     def map_loop(self, var: str, lo: Any, hi: Any, body: list[ast.stmt], frame: _Frame) -> None:
         k, lo, hi = self._index_var(var, lo, hi)
@@ -698,6 +729,8 @@ class Interp:
                 args.append(self.eval(a, frame))
         kwargs = {k.arg: self.eval(k.value, frame) for k in e.keywords if k.arg is not None}
         anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
+        if isinstance(fn, Given):
+            return fn(*args, **kwargs)
         if fn in WORDS:
             (x,) = args
             return _word(x, WORDS[fn])
@@ -1019,8 +1052,9 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
     assumptions: list[z3.BoolRef] = []
     obligations: list[z3.BoolRef] = []
     pruner = Pruner(assume) if assume else None
+    witnesses: dict[tuple[Any, ...], Any] = {}
     while True:
-        path = Path(decisions, assume, pruner)
+        path = Path(decisions, assume, pruner, witnesses)
         args = make_args()
         try:
             result = Interp(path).call(fn, args, dict(kwargs or {}))
@@ -1033,7 +1067,7 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
         else:
             raised.append((cond, outcome))
         states.append((cond, args))
-        assumptions.extend(path.assumptions)
+        assumptions.extend(a for a in path.assumptions if not any(a.eq(b) for b in assumptions))
         obligations.extend(z3.Implies(cond, ob) for ob in path.obligations)
         if len(states) > MAX_PATHS:
             raise Unsupported(f"{fn.__qualname__} has more than {MAX_PATHS} paths")
