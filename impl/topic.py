@@ -4,9 +4,11 @@
   FNV-1a over the name's bytes), each slot HT_EMPTY, HT_TOMB (a deleted entry, which a
   probe must step over) or a topic id. Deletion leaves a tombstone, so that a name
   inserted past the deleted one is still found; insertion reuses the first tombstone
-  on its probe path.
+  on its probe path. A descriptor remembers its name's hash and its registry slot, so
+  that deletion goes straight to the slot.
 - The topic descriptor table, `ntopic` entries (struct of arrays): flags (T_USED,
-  T_RESERVED), owner, name bytes and length, number of subscribers.
+  T_RESERVED), owner, name bytes and length, number of subscribers, name hash and
+  registry slot.
 - The subscription table, `nsub` entries: used, pid, topic, qlen, callback, and the
   container frames its queue occupies. Subscription slot s owns the message layer's
   queue s: there are as many queues as slots, and a slot is used exactly when its queue
@@ -77,6 +79,8 @@ class TopicTable:
     t_name: list[bytearray]
     t_name_len: list[int]
     t_nsubs: list[int]
+    t_hash: list[int]
+    t_slot: list[int]
     s_used: list[bool]
     s_pid: list[int]
     s_topic: list[int]
@@ -99,7 +103,7 @@ def topic_init(cfg: Config) -> TopicTable:
         ntopic=n, nsub=m, qlen_max=cfg.QLEN_MAX, msg_max=cfg.MSG_MAX, name_max=cfg.NAME_MAX,
         page_size=cfg.PAGE_SIZE, ht=[HT_EMPTY] * n,
         t_flags=[0] * n, t_owner=[0] * n, t_name=[bytearray(cfg.NAME_MAX) for _ in range(n)],
-        t_name_len=[0] * n, t_nsubs=[0] * n,
+        t_name_len=[0] * n, t_nsubs=[0] * n, t_hash=[0] * n, t_slot=[0] * n,
         s_used=[False] * m, s_pid=[0] * m, s_topic=[0] * m, s_qlen=[0] * m,
         s_callback=[0] * m, s_npages=[0] * m,
         s_frames=[[0] * queue_pages_max(cfg) for _ in range(m)], seq=0,
@@ -129,41 +133,58 @@ def name_is(t: TopicTable, tid: int, name: bytes) -> bool:
     return n == len(name) and bytes(t.t_name[tid][:n]) == name
 
 
-def ht_slot(t: TopicTable, h: int, i: int) -> int:
-    """The i-th slot of the probe sequence that starts at h."""
-    return (h + i) % t.ntopic
+def probe_ends(t: TopicTable, slot: int, name: bytes) -> bool:
+    """A probe for name stops here: the slot is empty, or it records name."""
+    return t.ht[slot] == HT_EMPTY or (t.ht[slot] >= 0 and name_is(t, t.ht[slot], name))
 
 
-def ht_find(t: TopicTable, name: bytes) -> int:
-    """The registry slot that holds name, or -1. A probe steps over tombstones and stops
-    at the first empty slot, or after every slot."""
-    h = name_hash(name)
-    for i in range(t.ntopic):
-        slot = ht_slot(t, h, i)
-        tid = t.ht[slot]
-        if tid == HT_EMPTY:
-            return -1
-        if tid >= 0 and name_is(t, tid, name):
-            return slot
+def found(t: TopicTable, slot: int) -> int:
+    """Where a probe stopped: the slot, if it records a name, else -1."""
+    return slot if t.ht[slot] >= 0 else -1
+
+
+def ht_lookup(t: TopicTable, name: bytes, h: int) -> int:
+    """The registry slot that records name, whose hash is h, or -1. A probe runs from slot
+    h mod ntopic to the end of the table and on from its start, steps over tombstones and
+    other names, and stops at the first empty slot, or after every slot."""
+    start = h % t.ntopic
+    for slot in range(start, t.ntopic):
+        if probe_ends(t, slot, name):
+            return found(t, slot)
+    for slot in range(0, start):
+        if probe_ends(t, slot, name):
+            return found(t, slot)
     return -1
 
 
-def ht_insert(t: TopicTable, name: bytes, tid: int) -> None:
-    """Record name -> tid in the first empty or tombstone slot of name's probe sequence.
-    The caller has checked that name is not recorded, and a topic id is free: fewer than
-    ntopic names are recorded, so such a slot exists."""
-    h = name_hash(name)
-    for i in range(t.ntopic):
-        slot = ht_slot(t, h, i)
+def ht_find(t: TopicTable, name: bytes) -> int:
+    return ht_lookup(t, name, name_hash(name))
+
+
+def ht_insert(t: TopicTable, tid: int, h: int) -> None:
+    """Record tid, whose name hashes to h, in the first empty or tombstone slot of its probe
+    sequence, and remember the hash and the slot in its descriptor. The caller has checked
+    that the name is not recorded, and a topic id is free: fewer than ntopic names are
+    recorded, so such a slot exists."""
+    start = h % t.ntopic
+    for slot in range(start, t.ntopic):
         if t.ht[slot] < 0:
-            t.ht[slot] = tid
-            return
+            return record(t, tid, h, slot)
+    for slot in range(0, start):
+        if t.ht[slot] < 0:
+            return record(t, tid, h, slot)
 
 
-def ht_remove(t: TopicTable, name: bytes) -> None:
-    slot = ht_find(t, name)
-    if slot >= 0:
-        t.ht[slot] = HT_TOMB
+def record(t: TopicTable, tid: int, h: int, slot: int) -> None:
+    t.ht[slot] = tid
+    t.t_slot[tid] = slot
+    t.t_hash[tid] = h
+
+
+def ht_remove(t: TopicTable, tid: int) -> None:
+    """Forget tid's entry. It becomes a tombstone, not an empty slot: a probe for a name
+    recorded past it must step over it."""
+    t.ht[t.t_slot[tid]] = HT_TOMB
 
 
 # -- topics ----------------------------------------------------------------------------------
@@ -174,13 +195,20 @@ def topic_live(t: TopicTable, tid: int) -> bool:
 
 
 def install(t: TopicTable, tid: int, owner: int, name: bytes, flags: int) -> None:
+    """Describe topic tid and record its name in the registry."""
     t.t_flags[tid] = flags
     t.t_owner[tid] = owner
     t.t_name_len[tid] = len(name)
     for i in range(len(name)):
         t.t_name[tid][i] = name[i]
     t.t_nsubs[tid] = 0
-    ht_insert(t, name, tid)
+    ht_insert(t, tid, name_hash(name))
+
+
+def uninstall(t: TopicTable, tid: int) -> None:
+    """Topic tid leaves the registry and its id is free again."""
+    ht_remove(t, tid)
+    t.t_flags[tid] = 0
 
 
 def name_error(t: TopicTable, name: bytes) -> int:
@@ -242,8 +270,7 @@ def topic_destroy(t: TopicTable, mq: MsgTable, c: ContainerTable, pid: int, tid:
     for s in range(t.nsub):
         if t.s_used[s] and t.s_topic[s] == tid:
             drop_subscription(t, mq, c, s)
-    ht_remove(t, bytes(t.t_name[tid][:t.t_name_len[tid]]))
-    t.t_flags[tid] = 0
+    uninstall(t, tid)
     return E_SUCC
 
 
