@@ -481,3 +481,21 @@ def test_a_given_answers_the_value_it_holds() -> None:
     out = run(twice, lambda: [Given(v), fresh(BYTES, "name")])
     only_native([v == 21], out.result == 42)
     assert twice(Given(21), b"x") == 42
+
+
+def test_a_row_read_through_the_stores_into_a_two_level_array_is_the_row_stored() -> None:
+    """SArray.get on a two-level array reads through the last stores by index comparisons:
+    equal to the plain read at every index, however many rows were stored, and the read of a
+    row stored at that very index is that row."""
+    rows = z3.Array("rows", z3.IntSort(), z3.ArraySort(z3.IntSort(), z3.IntSort()))
+    i, *js = z3.Ints("i j0 j1 j2 j3 j4 j5")
+    vs = [z3.Array(f"v{n}", z3.IntSort(), z3.IntSort()) for n in range(len(js))]
+    a = rows
+    for j, v in zip(js, vs, strict=True):
+        a = z3.Store(a, j, v)
+    table = SArray(ArrT(ArrT(INT, list), list), [a])
+    s = z3.Solver()
+    s.add(z3.Not(table.get(i).leaves[0] == z3.Select(a, i)))
+    assert s.check() == z3.unsat
+    assert table.get(js[-1]).leaves[0].eq(vs[-1])
+    assert table.get(3).leaves[0].sort() == vs[0].sort()

@@ -234,6 +234,30 @@ def as_index(i: Any, array: z3.ArrayRef) -> Any:
     return i
 
 
+ROW_STORES = 4
+
+
+def _row(a: z3.ExprRef, i: Any) -> z3.ExprRef:
+    """Row i of a two-level array, read through the rows last stored into it: If(i == j,
+    the row stored at j, ...). A quantified claim about the row then reads the rows stored
+    before by plain selects, which the solver's matching finds (a Select of a Store under a
+    quantifier it often does not)."""
+    if not isinstance(i, z3.ExprRef):
+        domain = a.sort().domain()
+        i = z3.BitVecVal(i, domain.size()) if z3.is_bv_sort(domain) else z3.IntVal(i)
+    rows: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+    while z3.is_store(a) and len(rows) < ROW_STORES:
+        j, v = a.arg(1), a.arg(2)
+        if j.eq(i):
+            break
+        rows.append((j, v))
+        a = a.arg(0)
+    out = a.arg(2) if z3.is_store(a) and a.arg(1).eq(i) else z3.Select(a, i)
+    for j, v in reversed(rows):
+        out = z3.If(i == j, v, out)
+    return out
+
+
 class SArray:
     """A mutable symbolic kernel array; an element that is itself an array writes back."""
 
@@ -245,10 +269,9 @@ class SArray:
         self.length = length
 
     def get(self, i: Any) -> Any:
-        leaves = [z3.Select(a, as_index(i, a)) for a in self.leaves]
         if isinstance(self.ty.elem, ArrT):
-            return SArray(self.ty.elem, leaves, (self, i))
-        return unflatten(self.ty.elem, leaves)
+            return SArray(self.ty.elem, [_row(a, as_index(i, a)) for a in self.leaves], (self, i))
+        return unflatten(self.ty.elem, [z3.Select(a, as_index(i, a)) for a in self.leaves])
 
     def set(self, i: Any, v: Any) -> None:
         xs = flatten(self.ty.elem, v)
