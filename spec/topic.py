@@ -100,9 +100,10 @@ def is_system_name(name: bytes) -> bool:
 
 
 def topic_named(ts: Topics, name: bytes) -> int:
-    """The id of the topic of that name, or -1; names are compared byte for byte."""
-    for tid in ts.topics:
-        if ts.topics[tid].name == name:
+    """The id of the topic of that name, or -1; names are compared byte for byte (and no
+    two topics share a name, so there is at most one)."""
+    for tid in range(ts.ntopic):
+        if tid in ts.topics and ts.topics[tid].name == name:
             return tid
     return -1
 

@@ -8,6 +8,7 @@ import copy
 import dataclasses
 import itertools
 import random
+import sys
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from proofs.engine.values import (
     ty_of_value,
     unflatten,
 )
+from proofs.layer import over
 from proofs.message import BITMAP, OPERATIONS, abstract, table_ok
 from proofs.obligation import quantifier_free
 from spec.map import Map
@@ -499,3 +501,45 @@ def test_a_row_read_through_the_stores_into_a_two_level_array_is_the_row_stored(
     assert s.check() == z3.unsat
     assert table.get(js[-1]).leaves[0].eq(vs[-1])
     assert table.get(3).leaves[0].sort() == vs[0].sort()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Successor:
+    """A contract for `_successor`: for i >= 0 it answers i + 1 (and changes nothing)."""
+
+    points: tuple[str, ...] = ()
+    reads_only: bool = True
+
+    @staticmethod
+    def pre(state: int, i: int) -> bool:
+        return i >= 0
+
+    @staticmethod
+    def post(before: int, after: int, r: int, i: int) -> bool:
+        return r == i + 1
+
+
+def _successor(state: int, i: int) -> int:
+    return i + 1 if i >= 0 else 0
+
+
+def _twice_the_successor(state: int, i: int) -> int:
+    return 2 * _successor(state, i)
+
+
+def test_a_call_by_contract_proves_the_pre_and_assumes_the_post_only_where_the_pre_holds() -> None:
+    """The caller's run carries the pre as an obligation and the post, under the pre, as an
+    assumption: with i >= 0 both give 2 * (i + 1); with no hypothesis the pre fails."""
+    from proofs.engine.standins import ByContract
+
+    i = z3.Int("i")
+    module = sys.modules[__name__]
+    with over(module, {"_successor": ByContract(_successor, INT, [_Successor()])}):
+        assert _twice_the_successor(0, 3) == 8  # natively, the function itself
+        out = run(_twice_the_successor, lambda: [0, i])
+    s = z3.Solver()
+    s.add(*out.assumptions, i >= 0, z3.Not(z3.And(*out.obligations, out.result == 2 * (i + 1))))
+    assert s.check() == z3.unsat
+    s = z3.Solver()
+    s.add(*out.assumptions, z3.Not(z3.And(*out.obligations)))
+    assert s.check() == z3.sat  # i < 0: the pre is not met, and the assumptions do not hide it

@@ -26,6 +26,7 @@ from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
 from proofs.runner import TIMEOUT_S, limit
 from proofs.topic.privilege import RULES, refused
+from proofs.topic.refines import lookup_refines
 from proofs.topic.registry import REGISTRY_OPS, registry_goal
 from tests.checking import checked, fails_on_the_impl, run_replay
 from tests.mutants import Edit, mutant
@@ -232,11 +233,20 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
     "lookup_ignores_the_name": ("topic.registry_lookup.answers", [
         ("    return t.ht[slot] == HT_EMPTY or (t.ht[slot] >= 0 and name_is(t, t.ht[slot], name))",
          "    return t.ht[slot] == HT_EMPTY or t.ht[slot] >= 0")]),
+    # a deleted entry left empty: a probe for a name recorded past it stops short
+    "remove_leaves_no_tombstone": ("topic.registry_uninstall.contract", [
+        ("    t.ht[t.t_slot[tid]] = HT_TOMB", "    t.ht[t.t_slot[tid]] = HT_EMPTY")]),
+    "insert_overwrites_the_start_slot": ("topic.registry_install.contract", [
+        ("    for slot in range(start, t.ntopic):\n        if t.ht[slot] < 0:\n            return record",
+         "    for slot in range(start, t.ntopic):\n        if True:\n            return record")]),
+    "lookup_answers_the_slot_not_the_id": ("topic.lookup.refines", [
+        ("    return E_SUCC, t.ht[slot]\n", "    return E_SUCC, slot\n")]),
     "publish_ignores_the_reserved_mark": ("topic.publish.privilege", [
         ("    if (t.t_flags[tid] & T_RESERVED) != 0 and not privileged:\n        return E_PERM\n", "")]),
 }
 TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     "topic.publish.fan_out": proofs_topic.publish_fan_out,
+    "topic.lookup.refines": lookup_refines,
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
     **{f"topic.registry_{op}.{kind}": (lambda impl, key=(op, kind): registry_goal(key, impl))
        for op, kind in REGISTRY_OPS},
@@ -302,11 +312,6 @@ IPC_BUGS: dict[str, tuple[Any, Any, str, list[Edit]]] = {
         "        targets[s] = t.s_used[s] and t.s_topic[s] == tid\n",
         "        targets[s] = (t.s_used[s] and t.s_topic[s] == tid\n"
         "                      and queue_length(mq, s)[1] < t.s_qlen[s])\n")]),
-    # a deleted entry left empty: a probe for a name recorded past it stops short. It fails
-    # topic.registry_uninstall.contract too, but a model of that goal's quantified
-    # invariant takes the solver longer than the runner's limit to find.
-    "remove_leaves_no_tombstone": (impl_topic, TopicMachine, "it", [
-        ("    t.ht[t.t_slot[tid]] = HT_TOMB", "    t.ht[t.t_slot[tid]] = HT_EMPTY")]),
     "destroy_keeps_the_queue_pages": (impl_topic, TopicMachine, "it", [(
         "            drop_subscription(t, mq, c, s)\n    uninstall",
         "            t.s_npages[s] = 0\n            drop_subscription(t, mq, c, s)\n    uninstall")]),

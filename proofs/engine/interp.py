@@ -673,6 +673,9 @@ class Interp:
         if isinstance(op, ast.In | ast.NotIn):
             if isinstance(b, SMap):
                 r = b.__contains__(a)
+            elif isinstance(b, SSeq):  # a member of a sequence: some element in range equals it
+                k = z3.Int(fresh_name("k"))
+                r = z3.Exists([k], z3.And(0 <= k, k < b.length, equal(b.ty.elem, b.get(k), a)))
             elif isinstance(b, Map | dict) and is_sym(a):
                 r = z3.Or([a == k for k in b]) if len(b) else z3.BoolVal(False)
             elif is_sym(a) or is_sym(b):
@@ -731,6 +734,9 @@ class Interp:
         anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
         if isinstance(fn, Given):
             return fn(*args, **kwargs)
+        if callable(symbolic_call := getattr(fn, "symbolic_call", None)):
+            # a stand-in that says what its call means symbolically (proofs.engine.standins)
+            return symbolic_call(self.path, args, kwargs)
         if fn in WORDS:
             (x,) = args
             return _word(x, WORDS[fn])
@@ -948,14 +954,15 @@ UNDEFINED = _Undefined()
 
 
 def _construct(cls: type, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    hints = {name: ty for name, ty in RecT(cls).fields}
     names = [f.name for f in dataclasses.fields(cls)]
     values = {**dict(zip(names, args, strict=False)), **kwargs}
     for name, v in values.items():
-        if v is UNDEFINED:
-            values[name] = unflatten(hints[name], [z3.FreshConst(s, "undef") for s in hints[name].sorts()])
-        elif _is_zero_buffer(v) and _is_memory(hints[name]):
-            values[name] = _as_memory(hints[name], v)
+        if v is UNDEFINED or _is_zero_buffer(v):  # the field's type is needed only then
+            ty = dict(RecT(cls).fields)[name]
+            if v is UNDEFINED:
+                values[name] = unflatten(ty, [z3.FreshConst(s, "undef") for s in ty.sorts()])
+            elif _is_memory(ty):
+                values[name] = _as_memory(ty, v)
     return cls(**values)
 
 
@@ -1105,6 +1112,8 @@ def _merge(returned: list[tuple[z3.BoolRef, Any]], raised: list[tuple[z3.BoolRef
 def merge_value(c: z3.BoolRef, a: Any, b: Any) -> Any:
     """Merge two results of one call site: tuples and lists of one length elementwise,
     everything else by type."""
+    if a is b:  # one value on both paths (an argument no path changed)
+        return a
     if isinstance(a, tuple | list) and type(a) is type(b) and len(a) == len(b):
         return type(a)(merge_value(c, x, y) for x, y in zip(a, b, strict=True))
     if a is None and b is None:

@@ -19,17 +19,11 @@ import z3
 import impl.topic as impl_topic
 from impl.container import ContainerTable
 from impl.message import MsgTable
-from impl.topic import (
-    T_RESERVED,
-    T_USED,
-    TopicTable,
-    queue_pages,
-    topic_live,
-)
+from impl.topic import TopicTable, queue_pages, topic_live
 from spec.abi import E_SUCC
 from spec.map import Map
 from spec.message import Mailboxes, Message, Queue, enqueue
-from spec.topic import Subscription, Topic, Topics
+from spec.topic import Subscription, Topics
 
 from ..engine.interp import run
 from ..engine.values import (
@@ -48,14 +42,10 @@ from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes, abstract_queue
 from ..message import table_ok as queues_ok
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from . import privilege  # noqa: F401 - its obligations are the layer's
-from .registry import TOPIC_TABLE, hashes_ok, registry_ok, table_size, topic_name
+from . import privilege, refines  # noqa: F401 - their obligations are the layer's
+from .registry import TOPIC_TABLE, abstract_topics, hashes_ok, registry_ok, table_size
 
 # -- abstraction and invariant (executable) --------------------------------------------------
-
-
-def abstract_topic(t: TopicTable, tid: int) -> Topic:
-    return Topic(name=topic_name(t, tid), owner=t.t_owner[tid], reserved=(t.t_flags[tid] & T_RESERVED) != 0)
 
 
 def abstract_subscription(t: TopicTable, mq: MsgTable, s: int) -> Subscription:
@@ -65,7 +55,7 @@ def abstract_subscription(t: TopicTable, mq: MsgTable, s: int) -> Subscription:
 
 def abstract(t: TopicTable, mq: MsgTable) -> Topics:
     """The live topics by id and the subscriptions by (pid, topic id)."""
-    topics = Map({tid: abstract_topic(t, tid) for tid in range(t.ntopic) if t.t_flags[tid] & T_USED})
+    topics = abstract_topics(t)
     subs = Map({(t.s_pid[s], t.s_topic[s]): abstract_subscription(t, mq, s)
                 for s in range(t.nsub) if t.s_used[s]})
     return Topics(ntopic=t.ntopic, nsub=t.nsub, qlen_max=t.qlen_max, msg_max=t.msg_max,

@@ -23,11 +23,23 @@ from typing import Any
 import z3
 
 import impl.topic as impl_topic
-from impl.topic import HT_EMPTY, HT_TOMB, T_USED, Flags, TopicTable, name_hash, name_is, topic_live
+from impl.topic import (
+    HT_EMPTY,
+    HT_TOMB,
+    T_RESERVED,
+    T_USED,
+    Flags,
+    TopicTable,
+    name_hash,
+    name_is,
+    topic_live,
+)
+from spec.map import Map
+from spec.topic import Topic
 
 from ..engine.interp import Given, run
 from ..engine.values import BYTES, INT, RecT, SArray, flatten, fresh, ty_of_hint, unflatten, wellformed
-from ..layer import over
+from ..layer import over, same_leaf
 from ..obligation import Goal, InvalidCase, Shown, obligation
 
 TOPIC_TABLE = RecT(TopicTable)
@@ -41,6 +53,15 @@ def topic_name(t: TopicTable, tid: int) -> bytes:
 def name_ok(t: TopicTable, tid: int) -> bool:
     n = t.t_name_len[tid]
     return 1 <= n and n <= t.name_max and all(t.t_name[tid][i] != 0 for i in range(n))
+
+
+def abstract_topic(t: TopicTable, tid: int) -> Topic:
+    return Topic(name=topic_name(t, tid), owner=t.t_owner[tid], reserved=(t.t_flags[tid] & T_RESERVED) != 0)
+
+
+def abstract_topics(t: TopicTable) -> Map[int, Topic]:
+    """The live topics by id, as the spec holds them."""
+    return Map({tid: abstract_topic(t, tid) for tid in range(t.ntopic) if t.t_flags[tid] & T_USED})
 
 
 def probe_start(t: TopicTable, tid: int) -> int:
@@ -220,6 +241,9 @@ class Contract:
     post: Callable[..., bool]
     points: tuple[str, ...]
     hints: Callable[..., tuple[int, ...]] = no_hints
+    # the operation changes nothing in the table (a query): proved with the contract, and
+    # what lets a caller's proof take the call by its contract (engine.standins.ByContract)
+    reads_only: bool = False
 
     def call(self, impl: types.ModuleType, t: Any, args: list[Any]) -> Any:
         """Run the operation, the name's hash function answering the last argument."""
@@ -231,8 +255,9 @@ INSTALL_ARGS = (("tid", INT), ("owner", INT), ("name", BYTES), ("flags", FLAGS),
 LOOKUP_ARGS = (("name", BYTES), ("h", INT))
 REGISTRY_OPS = {
     ("lookup", "finds"): Contract("ht_lookup", LOOKUP_ARGS, 2, lookup_pre, lookup_finds, ("tid",),
-                                  lookup_hints),
-    ("lookup", "answers"): Contract("ht_lookup", LOOKUP_ARGS, 2, slots_ok, lookup_answers, ()),
+                                  lookup_hints, reads_only=True),
+    ("lookup", "answers"): Contract("ht_lookup", LOOKUP_ARGS, 2, slots_ok, lookup_answers, (),
+                                    reads_only=True),
     ("install", "contract"): Contract("install", INSTALL_ARGS, 4, install_pre, install_post,
                                       ("p", "a", "b")),
     ("uninstall", "contract"): Contract("uninstall", (("tid", INT), ("h", INT)), 1, uninstall_pre,
@@ -256,7 +281,9 @@ def registry_goal(op: tuple[str, str], impl: types.ModuleType = impl_topic) -> G
     hyps = [given.result, wellformed(TOPIC_TABLE, t0),
             *[wellformed(ty, a) for (_, ty), a in zip(contract.args, args, strict=True)],
             *given.assumptions, *out.assumptions, *want.assumptions, *hints.assumptions]
-    conclusion = z3.And(*out.obligations, *want.obligations, want.result)
+    unchanged = [same_leaf(a, b) for a, b in zip(leaves, flatten(TOPIC_TABLE, out.args[0]), strict=True)]
+    conclusion = z3.And(*out.obligations, *want.obligations, want.result,
+                        *(unchanged if contract.reads_only else []))
     inputs = {"t": Shown(TOPIC_TABLE, t0, table_size(t0)),
               **{n: Shown(ty, a) for (n, ty), a in zip(contract.args, args, strict=True)},
               **{n: Shown(INT, x) for n, x in zip(contract.points, points, strict=True)}}
@@ -298,6 +325,7 @@ def replay_registry(impl: types.ModuleType | None, op: list[str], t: TopicTable,
     r = contract.call(impl or impl_topic, t, args)
     points = [kw[n] for n in contract.points]
     assert contract.post(before, t, r, *args, *points), f"{op} broke its contract at {points}: answered {r!r}"
+    assert not contract.reads_only or t == before, f"{op} changed the table"
 
 
 @obligation("topic.registry.pointwise")
