@@ -43,7 +43,7 @@ from ..message import SpecMailboxes, abstract_queue
 from ..message import table_ok as queues_ok
 from ..obligation import Goal, InvalidCase, Shown, obligation
 from . import privilege, refines  # noqa: F401 - their obligations are the layer's
-from .registry import TOPIC_TABLE, abstract_topics, hashes_ok, registry_ok, table_size
+from .registry import TOPIC_TABLE, abstract_topics, errno_of, hashes_ok, registry_ok, table_size
 
 # -- abstraction and invariant (executable) --------------------------------------------------
 
@@ -136,7 +136,7 @@ def publish_fan_out(impl: types.ModuleType = impl_topic) -> Goal:
     # the sizes the two layers share (the invariant's part that this claim needs)
     agreed = [t0.nsub == low0.mb.slots, t0.msg_max == low0.mb.msg_max]
     hyps = [*agreed, wellformed(BYTES, data), wellformed(LOWER, low0), *out.assumptions, *want.assumptions]
-    size = table_size(t0, low0)
+    size = table_size(t0)
     inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size),
               "privileged": Shown(BOOL, privileged), "tid": Shown(INT, tid), "data": Shown(BYTES, data),
               "q": Shown(INT, q)}
@@ -184,10 +184,6 @@ OVER_MESSAGES: dict[str, tuple[tuple[str, Any], ...]] = {
 }
 
 
-def errno_of(result: Any) -> Any:
-    return result[0]
-
-
 def unchanged_on_error(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     """An error leaves the topic tables and every queue as they were: a message receive
     refuses (E_MSGSIZE) stays at the head of its queue."""
@@ -206,7 +202,7 @@ def unchanged_on_error(op: str, impl: types.ModuleType = impl_topic) -> Goal:
             wellformed(LOWER, low0),
             *[wellformed(ty, a) for (_, ty), a in zip(OVER_MESSAGES[op], args, strict=True)],
             *out.assumptions]
-    size = table_size(t0, low0)
+    size = table_size(t0)
     inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size)}
     inputs.update({name: Shown(ty, a) for (name, ty), a in zip(OVER_MESSAGES[op], args, strict=True)})
     conclusion = z3.And(*out.obligations, z3.Implies(errno_of(out.result) != E_SUCC, same))

@@ -28,7 +28,7 @@ from ..layer import over, same_leaf
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from .registry import TOPIC_TABLE, table_size, valid_name
+from .registry import TOPIC_TABLE, errno_of, table_size, valid_name
 
 LOWER = RecT(SpecMailboxes)
 CONTAINERS = RecT(ContainerTable)
@@ -70,10 +70,6 @@ RULES = {
                    creates_a_system_name_unprivileged),
 }
 TYPES = {"mq": LOWER, "c": CONTAINERS}
-
-
-def errno_of(result: Any) -> Any:
-    return result[0] if isinstance(result, tuple) else result
 
 
 def refused(op: str, impl: types.ModuleType = impl_topic) -> Goal:

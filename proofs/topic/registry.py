@@ -122,7 +122,12 @@ def hashes_ok(t: TopicTable) -> bool:
                for tid in range(t.ntopic) if topic_live(t, tid))
 
 
-def table_size(t: TopicTable, lower: Any = None) -> Callable[[Any, z3.ModelRef], int]:
+def errno_of(result: Any) -> Any:
+    """The errno of an operation's result: the result itself, or its first member."""
+    return result[0] if isinstance(result, tuple) else result
+
+
+def table_size(t: TopicTable) -> Callable[[Any, z3.ModelRef], int]:
     """Per-topic arrays have ntopic entries, per-slot arrays and the queues nsub; a name
     name_max bytes, a slot's frames two (the case shows the first few)."""
     per_topic = [x.leaves[0] for x in (t.ht, t.t_flags, t.t_owner, t.t_name, t.t_name_len, t.t_nsubs,
