@@ -1,9 +1,11 @@
 """The topic operations that read the registry alone, proved to refine the spec's.
 
-`topic.lookup.refines`: for every table that has the registry's invariant, whose cached
-hashes are the hash function's (`hashes_ok`, with the hash function left open: an
-uninterpreted function of the name), and every name, `topic_lookup` answers the spec's
-lookup of the abstract topics, errno and id, and changes nothing. The registry's probe is
+`topic.lookup.refines`: for every table that has the registry's invariant, every name
+and every hash h that the table's cached hashes agree with (the live topic of that name,
+if any, remembers h: what `hashes_ok` gives for h = name_hash(name)), `topic_lookup`
+answers the spec's lookup of the abstract topics, errno and id, and changes nothing. The
+impl's hash function is bound to answer h (`Given`), as in the registry's own proofs, so
+FNV-1a is never unfolded. The registry's probe is
 taken by its proved contracts (`topic.registry_lookup.finds` and `.answers`, through
 `engine.standins.ByContract`): each call proves their pre and assumes their posts, so the
 probe loops are not run again here.
