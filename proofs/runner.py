@@ -28,7 +28,7 @@ from pathlib import Path
 from .obligation import REGISTRY, SCALES, Goal, Result, check
 from .stack import STACK
 
-INFRASTRUCTURE = {"runner", "obligation", "layer", "harness", "stack", "engine", "__main__"}
+INFRASTRUCTURE = {"runner", "obligation", "replay", "layer", "harness", "stack", "engine", "__main__"}
 TIMEOUT_S = 300.0  # per obligation, unless --timeout says otherwise
 
 
