@@ -40,12 +40,15 @@ from .values import (
     INT,
     U8,
     ArrT,
+    BoolT,
+    IntT,
     MapT,
     RecT,
     SArray,
     SeqT,
     SMap,
     SSeq,
+    TupT,
     Ty,
     const_array,
     equal,
@@ -869,12 +872,58 @@ class Interp:
     def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
         k, in_domain, inner, conds = self._generator(g, frame)
         key = self._pure(lambda: self.eval(g.key, inner))
-        if not (isinstance(key, z3.ExprRef) and key.eq(k)):
-            raise Unsupported("a map comprehension keyed by anything but its variable")
         value = self._pure(lambda: self.eval(g.value, inner))
-        ty = MapT(ty_of_value(value), key=ty_of_value(k))
-        present = z3.Lambda([k], z3.And(in_domain, *conds))
-        return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
+        if isinstance(key, z3.ExprRef) and key.eq(k):
+            ty = MapT(ty_of_value(value), key=ty_of_value(k))
+            present = z3.Lambda([k], z3.And(in_domain, *conds))
+            return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
+        return self.keyed_comprehension(k, z3.And(in_domain, *conds), key, value)
+
+    def keyed_comprehension(self, k: z3.ExprRef, member: z3.BoolRef, key: Any, value: Any) -> SMap:
+        """{key(k): value(k) for k in a domain}, with a key computed from k (a subscription
+        slot's (pid, topic)). The key must be one-to-one on the domain, else Python keeps
+        the last k of a key and the map is not what is written here: that is an obligation
+        of the run. The k of a key is then inverse(key): where the key is one-to-one the
+        inverse is assumed to undo it (ForAll k. inverse(key(k)) == k), so membership and
+        values read without a quantifier: K is present iff inverse(K) is in the domain
+        with key K. The inverse is one function per (domain, key), shared by every
+        comprehension with both, so two maps built alike are alike term for term."""
+        key_ty = TupT(tuple(ty_of_value(x) for x in key)) if isinstance(key, tuple) else ty_of_value(key)
+        if not isinstance(key_ty, TupT | IntT | BVT | BoolT):
+            raise Unsupported("a map comprehension keyed by a value that is not a scalar or a tuple")
+        kt = flatten(key_ty, key)[0]
+        inverse = _inverse(k, member, kt)
+        a, b = z3.Const(fresh_name("a"), k.sort()), z3.Const(fresh_name("b"), k.sort())
+        at_a, at_b = (lambda e: z3.substitute(e, (k, a))), (lambda e: z3.substitute(e, (k, b)))
+        one_to_one = z3.ForAll([a, b], z3.Implies(z3.And(at_a(member), at_b(member), at_a(kt) == at_b(kt)),
+                                                  a == b))
+        self.path.obligations.append(one_to_one)
+        self.path.assumptions.append(
+            z3.Implies(one_to_one, z3.ForAll([k], z3.Implies(member, inverse(kt) == k))))
+        # one name for the bound key of every such map: Z3 keeps a binder's name in its
+        # term, and two maps built alike must be one term
+        K = z3.Const("keyed!key", kt.sort())
+        def at_key(e: z3.ExprRef) -> z3.ExprRef:
+            return z3.substitute(e, (k, inverse(K)))
+        ty = MapT(ty_of_value(value), key=key_ty)
+        present = z3.Lambda([K], z3.And(at_key(member), at_key(kt) == K))
+        return SMap(ty, present, [z3.Lambda([K], at_key(x)) for x in flatten(ty.value, value)])
+
+
+_inverses: dict[tuple[int, int], tuple[z3.FuncDeclRef, z3.ExprRef, z3.ExprRef]] = {}
+
+
+def _inverse(k: z3.ExprRef, member: z3.BoolRef, key: z3.ExprRef) -> z3.FuncDeclRef:
+    """The function that takes a keyed comprehension's key back to its k: one per
+    (domain, key), named by their terms with k bound (equal terms, one id)."""
+    bound = z3.Const("keyed!k", k.sort())  # one name, as for the map's key
+    domain = z3.Lambda([bound], z3.substitute(member, (k, bound)))
+    keyed = z3.Lambda([bound], z3.substitute(key, (k, bound)))
+    ident = (domain.get_id(), keyed.get_id())
+    if ident not in _inverses:  # the terms are kept, so that their ids stay theirs
+        f = z3.Function(fresh_name("inverse"), key.sort(), k.sort())
+        _inverses[ident] = (f, domain, keyed)
+    return _inverses[ident][0]
 
 
 def _map_display(pairs: list[tuple[Any, Any]]) -> SMap:

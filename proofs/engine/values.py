@@ -8,7 +8,9 @@ Every type maps to a list of Z3 *leaves*:
   array from position to that leaf;
 - ``list[T]`` and ``bytearray`` (a fixed-size kernel array) are, for each leaf of T, an
   array from index to that leaf: arrays of records are held as records of arrays;
-- ``Map[int, T]`` (spec/map.py) is a membership array plus the arrays of ``list[T]``.
+- ``Map[int, T]`` (spec/map.py) is a membership array plus the arrays of ``list[T]``;
+- ``tuple[int, int]`` (a pair, as the key of a map: a subscription's (pid, topic)) is one
+  leaf of a Z3 tuple sort.
 
 No size is part of a type: a sequence carries its length as a term, an array is total.
 That is what lets one proof hold for every size.
@@ -109,6 +111,40 @@ class MapT(Ty):
         return [z3.ArraySort(self.key.sorts()[0], z3.BoolSort())] + ArrT(self.value, index=self.key).sorts()
 
 
+_tuple_sorts: dict[tuple[z3.SortRef, ...], tuple[z3.SortRef, z3.FuncDeclRef, list[z3.FuncDeclRef]]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class TupT(Ty):
+    """A tuple of a fixed number of scalars (a map's key such as (pid, topic)): one leaf of
+    a Z3 tuple sort, so that a key is one term."""
+
+    elems: tuple[Ty, ...]
+
+    def _sort(self) -> tuple[z3.SortRef, z3.FuncDeclRef, list[z3.FuncDeclRef]]:
+        key = tuple(s for e in self.elems for s in e.sorts())
+        if len(key) != len(self.elems):
+            raise TypeError("a tuple type holds scalars only")
+        if key not in _tuple_sorts:
+            _tuple_sorts[key] = z3.TupleSort("Tuple_" + "_".join(str(s) for s in key), list(key))
+        return _tuple_sorts[key]
+
+    def sorts(self) -> list[z3.SortRef]:
+        return [self._sort()[0]]
+
+    def pack(self, v: Any) -> z3.ExprRef:
+        if isinstance(v, z3.ExprRef):
+            return v
+        _, make, _ = self._sort()
+        return make(*[_lift_scalar(t, x) for t, x in zip(self.elems, v, strict=True)])
+
+    def unpack(self, x: z3.ExprRef) -> tuple[Any, ...]:
+        _, make, fields = self._sort()
+        if z3.is_app(x) and x.decl().eq(make):  # a key built here: its parts as they were
+            return tuple(x.children())
+        return tuple(f(x) for f in fields)
+
+
 @dataclasses.dataclass(frozen=True)
 class RecT(Ty):
     cls: type
@@ -153,6 +189,8 @@ def ty_of_hint(hint: Any) -> Ty:
     args = typing.get_args(hint)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return SeqT(ty_of_hint(args[0]))
+    if origin is tuple and args and Ellipsis not in args:
+        return TupT(tuple(ty_of_hint(a) for a in args))
     if origin is list:
         return ArrT(ty_of_hint(args[0]))
     if origin is Map:
@@ -298,19 +336,24 @@ class SMap:
         self.present = present
         self.values = values
 
+    def _key(self, key: Any) -> z3.ExprRef:
+        return flatten(self.ty.key, key)[0]
+
     def __contains__(self, key: Any) -> Any:  # used by the interpreter, never by `in`
-        return z3.Select(self.present, key)
+        return z3.Select(self.present, self._key(key))
 
     def get(self, key: Any) -> Any:
-        return unflatten(self.ty.value, [z3.Select(a, key) for a in self.values])
+        k = self._key(key)
+        return unflatten(self.ty.value, [z3.Select(a, k) for a in self.values])
 
     def set(self, key: Any, v: Any) -> SMap:
+        k = self._key(key)
         xs = flatten(self.ty.value, v)
-        values = [z3.Store(a, key, x) for a, x in zip(self.values, xs, strict=True)]
-        return SMap(self.ty, z3.Store(self.present, key, True), values)
+        values = [z3.Store(a, k, x) for a, x in zip(self.values, xs, strict=True)]
+        return SMap(self.ty, z3.Store(self.present, k, True), values)
 
     def remove(self, key: Any) -> SMap:
-        return SMap(self.ty, z3.Store(self.present, key, False), list(self.values))
+        return SMap(self.ty, z3.Store(self.present, self._key(key), False), list(self.values))
 
 
 # ---------------------------------------------------------------------------------------
@@ -344,6 +387,8 @@ def flatten(ty: Ty, v: Any) -> list[z3.ExprRef]:
     """The Z3 leaves of v, a symbolic or concrete value of type ty."""
     if isinstance(ty, IntT | BoolT | BVT):
         return [_lift_scalar(ty, v)]
+    if isinstance(ty, TupT):
+        return [ty.pack(v)]
     if isinstance(ty, RecT):
         return [x for name, t in ty.fields for x in flatten(t, getattr(v, name))]
     if isinstance(ty, SeqT):
@@ -362,10 +407,11 @@ def flatten(ty: Ty, v: Any) -> list[z3.ExprRef]:
         key_sort = ty.key.sorts()[0]
         present = z3.K(key_sort, z3.BoolVal(False))
         for k in keys:
-            present = z3.Store(present, k, True)
+            present = z3.Store(present, flatten(ty.key, k)[0], True)
         values = [z3.K(key_sort, z3.FreshConst(s, "undef")) for s in ty.value.sorts()]
         for k in keys:
-            values = [z3.Store(a, k, x) for a, x in zip(values, flatten(ty.value, v[k]), strict=True)]
+            values = [z3.Store(a, flatten(ty.key, k)[0], x)
+                      for a, x in zip(values, flatten(ty.value, v[k]), strict=True)]
         return [present, *values]
     raise TypeError(ty)
 
@@ -376,6 +422,9 @@ def unflatten(ty: Ty, leaves: Sequence[z3.ExprRef]) -> Any:
     if isinstance(ty, IntT | BoolT | BVT):
         (x,) = leaves
         return x
+    if isinstance(ty, TupT):
+        (x,) = leaves
+        return ty.unpack(x)
     if isinstance(ty, RecT):
         values = {}
         pos = 0
@@ -473,6 +522,8 @@ def equal(ty: Ty, a: Any, b: Any) -> z3.BoolRef:
     """Value equality: pointwise on the visible part, never array extensionality."""
     if isinstance(ty, IntT | BoolT | BVT):
         return _lift_scalar(ty, a) == _lift_scalar(ty, b)
+    if isinstance(ty, TupT):
+        return ty.pack(a) == ty.pack(b)
     if isinstance(ty, RecT):
         return z3.And([equal(t, getattr(a, n), getattr(b, n)) for n, t in ty.fields])
     if isinstance(ty, SeqT):
@@ -554,6 +605,8 @@ def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | No
         items = [concrete(ty.elem, v.get(i), model, size) for i in range(n)]
         return bytearray(items) if ty.native is bytearray else items
     if isinstance(ty, MapT):
+        if not isinstance(ty.key, IntT):
+            raise TypeError("a map keyed by anything but ints is shown only by its reads")
         n = size(v) if size else 0
         return Map({i: concrete(ty.value, v.get(i), model, size) for i in range(n)
                     if z3.is_true(model.eval(z3.Select(v.present, i), model_completion=True))})

@@ -1,0 +1,106 @@
+"""The engine's maps keyed by tuples (a subscription's (pid, topic)): a map built from a
+table's slots, each keyed by a pair of its fields, means what the native comprehension
+builds, wherever the keys are one to one; where they are not, the run's obligation is
+false, so no proof can rest on it."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+
+import z3
+
+from proofs.engine.interp import run
+from proofs.engine.values import RecT, TupT, flatten, fresh, ty_of_hint, unflatten
+from spec.map import Map
+
+CASES = 40
+
+
+@dataclasses.dataclass
+class Slots:
+    n: int
+    used: list[bool]
+    pid: list[int]
+    topic: list[int]
+    value: list[int]
+
+
+SLOTS = RecT(Slots)
+
+
+def by_key(t: Slots) -> Map[tuple[int, int], int]:
+    return Map({(t.pid[s], t.topic[s]): t.value[s] for s in range(t.n) if t.used[s]})
+
+
+def keys_unique(t: Slots) -> bool:
+    return all(all(not (t.used[a] and t.used[b] and a != b and t.pid[a] == t.pid[b]
+                        and t.topic[a] == t.topic[b]) for b in range(t.n)) for a in range(t.n))
+
+
+def read(m: Map[tuple[int, int], int], p: int, q: int) -> int:
+    """The value at (p, q), or -1 where there is none."""
+    if (p, q) in m:
+        return m[(p, q)]
+    return -1
+
+
+def _lift(t: Slots) -> list[z3.BoolRef]:
+    sym = fresh(SLOTS, "t")
+    claims = [sym.n == t.n]
+    for s in range(t.n):
+        claims += [sym.used.get(s) == t.used[s], sym.pid.get(s) == t.pid[s], sym.topic.get(s) == t.topic[s],
+                   sym.value.get(s) == t.value[s]]
+    return claims
+
+
+def random_slots(rng: random.Random, unique: bool) -> Slots:
+    n = rng.randrange(0, 6)
+    keys = [(rng.randrange(3), rng.randrange(3)) for _ in range(n)]
+    if unique:
+        keys = list(dict.fromkeys(keys))
+        n = len(keys)
+    return Slots(n, [rng.random() < 0.7 for _ in range(n)], [k[0] for k in keys], [k[1] for k in keys],
+                 [rng.randrange(100) for _ in range(n)])
+
+
+def test_a_pair_hint_is_one_tuple_leaf() -> None:
+    ty = ty_of_hint(tuple[int, int])
+    assert isinstance(ty, TupT) and len(ty.sorts()) == 1
+    assert [z3.simplify(x) for x in unflatten(ty, flatten(ty, (3, 4)))] == [3, 4]
+
+
+def test_a_map_keyed_by_pairs_of_slot_fields_equals_native_maps() -> None:
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    built = run(by_key, lambda: [unflatten(SLOTS, leaves)])
+    p, q = z3.Ints("p q")
+    at = run(read, lambda: [built.result, p, q])
+    unique = run(keys_unique, lambda: [unflatten(SLOTS, leaves)])
+    rng = random.Random(0)
+    for _ in range(CASES):
+        t = random_slots(rng, unique=True)
+        native = by_key(t)
+        for key in [(a, b) for a in range(3) for b in range(3)]:
+            s = z3.Solver()
+            s.add(*_lift(t), unique.result, *built.assumptions, *at.assumptions, p == key[0], q == key[1])
+            s.add(at.result != read(native, *key))
+            assert s.check() == z3.unsat, (t, key)
+        s = z3.Solver()
+        s.add(*_lift(t), unique.result, z3.Not(z3.And(*built.obligations)))
+        assert s.check() == z3.unsat, "the keys are one to one, and the obligation says so"
+
+
+def test_a_map_whose_keys_repeat_fails_its_obligation() -> None:
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    built = run(by_key, lambda: [unflatten(SLOTS, leaves)])
+    t = Slots(2, [True, True], [1, 1], [2, 2], [5, 6])
+    s = z3.Solver()
+    s.add(*_lift(t), *built.assumptions, z3.Not(z3.And(*built.obligations)))
+    assert s.check() == z3.sat
+
+
+def test_two_maps_built_alike_are_alike_term_for_term() -> None:
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    one = run(by_key, lambda: [unflatten(SLOTS, leaves)]).result
+    two = run(by_key, lambda: [unflatten(SLOTS, leaves)]).result
+    assert all(a.eq(b) for a, b in zip([one.present, *one.values], [two.present, *two.values], strict=True))
