@@ -28,6 +28,8 @@ from proofs.runner import TIMEOUT_S, limit
 from proofs.topic.privilege import RULES, refused
 from proofs.topic.refines import lookup_refines
 from proofs.topic.registry import REGISTRY_OPS, registry_goal
+from proofs.topic.subscriptions import OPERATIONS as SUBSCRIPTION_OPS
+from proofs.topic.subscriptions import refines as subscription_refines
 from tests.checking import checked, fails_on_the_impl, run_replay
 from tests.mutants import Edit, mutant
 from tests.test_syscall import Differential as SyscallMachine
@@ -241,12 +243,21 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
          "    for slot in range(start, t.ntopic):\n        if True:\n            return record")]),
     "lookup_answers_the_slot_not_the_id": ("topic.lookup.refines", [
         ("    return E_SUCC, t.ht[slot]\n", "    return E_SUCC, slot\n")]),
+    "stat_swaps_queued_and_dropped": ("topic.stat.refines", [
+        ("    return E_SUCC, queued, dropped, t.s_qlen[s]",
+         "    return E_SUCC, dropped, queued, t.s_qlen[s]")]),
+    "peek_ignores_the_buffer_size": ("topic.peek.refines", [
+        ("    if cap < len(data):\n        return E_MSGSIZE", "    if cap < 0:\n        return E_MSGSIZE")]),
+    "receive_dequeues_the_first_slot": ("topic.receive.refines", [
+        ("    queue_dequeue(mq, s)\n", "    queue_dequeue(mq, 0)\n")]),
     "publish_ignores_the_reserved_mark": ("topic.publish.privilege", [
         ("    if (t.t_flags[tid] & T_RESERVED) != 0 and not privileged:\n        return E_PERM\n", "")]),
 }
 TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     "topic.publish.fan_out": proofs_topic.publish_fan_out,
     "topic.lookup.refines": lookup_refines,
+    **{f"topic.{op}.refines": (lambda impl, op=op: subscription_refines(op, impl))
+       for op in SUBSCRIPTION_OPS},
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
     **{f"topic.registry_{op}.{kind}": (lambda impl, key=(op, kind): registry_goal(key, impl))
        for op, kind in REGISTRY_OPS},

@@ -461,6 +461,13 @@ def wellformed(ty: Ty, v: Any) -> z3.BoolRef:
         return z3.And(length >= 0, z3.ForAll([k], z3.Implies(z3.And(0 <= k, k < length), inner)))
     if isinstance(ty, RecT):
         return z3.And([wellformed(t, getattr(v, n)) for n, t in ty.fields])
+    if isinstance(ty, MapT):  # every value the map holds
+        present, *values = flatten(ty, v)
+        k = z3.Const(fresh_name("key"), ty.key.sorts()[0])
+        inner = wellformed(ty.value, unflatten(ty.value, [z3.Select(a, k) for a in values]))
+        if z3.is_true(z3.simplify(inner)):
+            return z3.BoolVal(True)
+        return z3.ForAll([k], z3.Implies(z3.Select(present, k), inner))
     return z3.BoolVal(True)
 
 

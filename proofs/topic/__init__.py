@@ -21,9 +21,8 @@ from impl.container import ContainerTable
 from impl.message import MsgTable
 from impl.topic import TopicTable, queue_pages, topic_live
 from spec.abi import E_SUCC
-from spec.map import Map
 from spec.message import Mailboxes, Message, Queue, enqueue
-from spec.topic import Subscription, Topics
+from spec.topic import Topics
 
 from ..engine.interp import run
 from ..engine.values import (
@@ -40,34 +39,27 @@ from ..engine.values import (
 from ..layer import over, same_leaf
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes, abstract_queue
+from ..message import abstract as abstract_mailboxes
 from ..message import table_ok as queues_ok
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from . import privilege, refines  # noqa: F401 - their obligations are the layer's
-from .registry import TOPIC_TABLE, abstract_topics, errno_of, hashes_ok, registry_ok, table_size
+from . import privilege, refines, subscriptions  # noqa: F401 - their obligations are the layer's
+from .abstraction import abstract_over, mailboxes_ok, slots_ok
+from .registry import TOPIC_TABLE, errno_of, hashes_ok, registry_ok, table_size
 
 # -- abstraction and invariant (executable) --------------------------------------------------
 
 
-def abstract_subscription(t: TopicTable, mq: MsgTable, s: int) -> Subscription:
-    frames = tuple(t.s_frames[s][i] for i in range(t.s_npages[s]))
-    return Subscription(callback=t.s_callback[s], queue=abstract_queue(mq, s), frames=frames)
-
-
 def abstract(t: TopicTable, mq: MsgTable) -> Topics:
-    """The live topics by id and the subscriptions by (pid, topic id)."""
-    topics = abstract_topics(t)
-    subs = Map({(t.s_pid[s], t.s_topic[s]): abstract_subscription(t, mq, s)
-                for s in range(t.nsub) if t.s_used[s]})
-    return Topics(ntopic=t.ntopic, nsub=t.nsub, qlen_max=t.qlen_max, msg_max=t.msg_max,
-                  name_max=t.name_max, page_size=t.page_size, topics=topics, subs=subs, seq=t.seq)
+    """The spec state of the tables over the message layer's impl: abstract_over its spec."""
+    return abstract_over(t, abstract_mailboxes(mq))
 
 
 def subscription_ok(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> bool:
-    """A used slot: a live topic, its queue of its qlen, the frames of such a queue, owned
-    by its pid."""
+    """A used slot: a live topic, the frames of a queue of its qlen, owned by its pid (its
+    queue holds qlen messages: `slots_ok`)."""
     pid = t.s_pid[s]
     n = t.s_npages[s]
-    return (topic_live(t, t.s_topic[s]) and mq.cap[s] == t.s_qlen[s] and n == queue_pages(t, t.s_qlen[s])
+    return (topic_live(t, t.s_topic[s]) and n == queue_pages(t, t.s_qlen[s])
             and all(0 <= t.s_frames[s][i] < c.nframes and c.at_used[t.s_frames[s][i]]
                     and c.at_owner[t.s_frames[s][i]] == pid for i in range(n)))
 
@@ -75,14 +67,12 @@ def subscription_ok(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> b
 def table_ok(t: TopicTable, mq: MsgTable, c: ContainerTable) -> bool:
     """The representation invariant of the topic layer over the layers below."""
     used = [s for s in range(t.nsub) if t.s_used[s]]
-    keys = [(t.s_pid[s], t.s_topic[s]) for s in used]
     frames = [t.s_frames[s][i] for s in used for i in range(t.s_npages[s])]
-    return (1 <= t.ntopic and 0 <= t.nsub and t.nsub == mq.nslots and t.qlen_max == mq.qlen_max
-            and t.msg_max == mq.msg_max and 1 <= t.page_size and queues_ok(mq)
+    return (1 <= t.ntopic and 0 <= t.nsub and t.qlen_max == mq.qlen_max and 1 <= t.page_size
+            and queues_ok(mq) and slots_ok(t, abstract_mailboxes(mq))
             and registry_ok(t) and hashes_ok(t)
             and all(subscription_ok(t, mq, c, s) for s in used)
-            and len(set(keys)) == len(keys) and len(set(frames)) == len(frames)
-            and all(mq.used[s] == t.s_used[s] for s in range(t.nsub))
+            and len(set(frames)) == len(frames)
             and all(t.t_nsubs[tid] == sum(1 for s in used if t.s_topic[s] == tid)
                     for tid in range(t.ntopic) if topic_live(t, tid))
             and all(m.seq <= t.seq for s in used for m in abstract_queue(mq, s).items))
@@ -161,18 +151,6 @@ def replay_fan_out(impl: types.ModuleType | None, t: TopicTable, mq: SpecMailbox
     if q in before.mb.queues:
         want = fanned_out(before_t, before.mb, tid, Message(seq=t.seq, data=data), q)
         assert mq.mb.queues[q] == want, f"queue {q}: {mq.mb.queues[q]!r}, want {want!r}"
-
-
-def queue_ok(mb: Mailboxes, q: int) -> bool:
-    """A queue of the message layer's spec as its operations keep it: within its capacity,
-    every message within MSG_MAX bytes."""
-    items = mb.queues[q].items
-    return (0 <= len(items) and len(items) <= mb.queues[q].capacity
-            and all(len(items[i].data) <= mb.msg_max for i in range(len(items))))
-
-
-def mailboxes_ok(mb: Mailboxes) -> bool:
-    return 0 <= mb.msg_max and all(queue_ok(mb, q) for q in mb.queues)
 
 
 # operations that reach only the message layer below: (argument names and types)
