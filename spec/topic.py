@@ -161,6 +161,11 @@ def subscribers(ts: Topics, tid: int) -> tuple[int, ...]:
     return tuple(pid for (pid, t) in ts.subs if t == tid)
 
 
+def subscriber_count(ts: Topics, tid: int) -> int:
+    """How many processes subscribe to topic tid."""
+    return sum(1 for key in ts.subs if key[1] == tid)
+
+
 def release_frames(cs: Containers, pid: int, frames: tuple[int, ...]) -> Containers:
     """pid gives back the frames of a queue."""
     for f in frames:
@@ -269,7 +274,7 @@ def publish(ts: Topics, privileged: bool, tid: int, data: bytes) -> tuple[int, i
     if err != E_SUCC:
         return err, 0, ts
     seq = ts.seq + 1
-    reached = len(subscribers(ts, tid))
+    reached = subscriber_count(ts, tid)
     return E_SUCC, reached, replace(ts, subs=deliver(ts, tid, Message(seq=seq, data=data)), seq=seq)
 
 

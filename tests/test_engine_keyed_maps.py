@@ -45,6 +45,15 @@ def read(m: Map[tuple[int, int], int], p: int, q: int) -> int:
     return -1
 
 
+def on_topic(m: Map[tuple[int, int], int], q: int) -> int:
+    """How many keys of m have q second."""
+    return sum(1 for key in m if key[1] == q)
+
+
+def values_doubled_on_topic(m: Map[tuple[int, int], int], q: int) -> Map[tuple[int, int], int]:
+    return Map({key: 2 * v if key[1] == q else v for key, v in m.items()})
+
+
 def _lift(t: Slots) -> list[z3.BoolRef]:
     sym = fresh(SLOTS, "t")
     claims = [sym.n == t.n]
@@ -104,3 +113,41 @@ def test_two_maps_built_alike_are_alike_term_for_term() -> None:
     one = run(by_key, lambda: [unflatten(SLOTS, leaves)]).result
     two = run(by_key, lambda: [unflatten(SLOTS, leaves)]).result
     assert all(a.eq(b) for a, b in zip([one.present, *one.values], [two.present, *two.values], strict=True))
+
+
+def test_a_count_of_keys_is_the_native_count_and_nothing_else() -> None:
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    built = run(by_key, lambda: [unflatten(SLOTS, leaves)])
+    unique = run(keys_unique, lambda: [unflatten(SLOTS, leaves)])
+    q = z3.Int("q")
+    count = run(on_topic, lambda: [built.result, q])
+    assert count.assumptions, "a count outside a binder is pinned"
+    rng = random.Random(1)
+    for _ in range(CASES // 2):
+        t = random_slots(rng, unique=True)
+        for topic in range(3):
+            want = on_topic(by_key(t), topic)
+            given = [*_lift(t), unique.result, *built.assumptions, *count.assumptions, q == topic]
+            for claim, answer in ((count.result == want, z3.sat), (count.result != want, z3.unsat)):
+                s = z3.Solver()
+                s.set("timeout", 20000)
+                s.add(*given, claim)
+                assert s.check() == answer, (t, topic, want, claim)
+
+
+def test_a_map_of_a_maps_items_equals_native_maps() -> None:
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    built = run(by_key, lambda: [unflatten(SLOTS, leaves)])
+    unique = run(keys_unique, lambda: [unflatten(SLOTS, leaves)])
+    p, q, x = z3.Ints("p q x")
+    doubled = run(values_doubled_on_topic, lambda: [built.result, x])
+    at = run(read, lambda: [doubled.result, p, q])
+    rng = random.Random(2)
+    for _ in range(CASES // 2):
+        t = random_slots(rng, unique=True)
+        native = values_doubled_on_topic(by_key(t), 1)
+        for key in [(a, b) for a in range(3) for b in range(3)]:
+            s = z3.Solver()
+            s.add(*_lift(t), unique.result, *built.assumptions, *doubled.assumptions, *at.assumptions,
+                  x == 1, p == key[0], q == key[1], at.result != read(native, *key))
+            assert s.check() == z3.unsat, (t, key)

@@ -243,6 +243,13 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
          "    for slot in range(start, t.ntopic):\n        if True:\n            return record")]),
     "lookup_answers_the_slot_not_the_id": ("topic.lookup.refines", [
         ("    return E_SUCC, t.ht[slot]\n", "    return E_SUCC, slot\n")]),
+    # the newest message dropped where a queue is full: the fan-out skips full queues
+    "publish_skips_full_queues": ("topic.publish.refines", [(
+        "        targets[s] = t.s_used[s] and t.s_topic[s] == tid\n",
+        "        targets[s] = (t.s_used[s] and t.s_topic[s] == tid\n"
+        "                      and queue_length(mq, s)[1] < t.s_qlen[s])\n")]),
+    "publish_answers_the_first_topics_count": ("topic.publish.refines", [
+        ("    return E_SUCC, t.t_nsubs[tid]\n", "    return E_SUCC, t.t_nsubs[0]\n")]),
     "stat_swaps_queued_and_dropped": ("topic.stat.refines", [
         ("    return E_SUCC, queued, dropped, t.s_qlen[s]",
          "    return E_SUCC, dropped, queued, t.s_qlen[s]")]),
@@ -315,14 +322,10 @@ def test_planted_boot_bug_is_caught_with_a_replayable_counterexample(bug: str, t
 
 
 # topic and syscall: (impl module, the state machine that runs it, its module attribute, edits).
-# The obligations that would catch these (the topic layer's refinement of publish and destroy,
+# The obligations that would catch these (the topic layer's refinement of destroy,
 # the syscall layer's) are not written yet: the differential state machines catch each bug,
 # and hypothesis shrinks the run to a short readable sequence of calls.
 IPC_BUGS: dict[str, tuple[Any, Any, str, list[Edit]]] = {
-    "publish_skips_full_queues": (impl_topic, TopicMachine, "it", [(
-        "        targets[s] = t.s_used[s] and t.s_topic[s] == tid\n",
-        "        targets[s] = (t.s_used[s] and t.s_topic[s] == tid\n"
-        "                      and queue_length(mq, s)[1] < t.s_qlen[s])\n")]),
     "destroy_keeps_the_queue_pages": (impl_topic, TopicMachine, "it", [(
         "            drop_subscription(t, mq, c, s)\n    uninstall",
         "            t.s_npages[s] = 0\n            drop_subscription(t, mq, c, s)\n    uninstall")]),

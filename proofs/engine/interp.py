@@ -805,12 +805,26 @@ class Interp:
         """The variable of a one-clause generator, the condition that it is in the domain
         (a range, or the keys of a map), the frame that binds it, and the filters."""
         (gen,) = g.generators
+        items = _items_of(gen)
+        if items is not None:  # for key, value in m.items()
+            (key_name, value_name), of = items
+            domain = self.eval(of, frame)
+            if not isinstance(domain, SMap):
+                raise Unsupported("items() of something other than a map")
+            k = z3.Const(fresh_name(key_name), domain.ty.key.sorts()[0])
+            value = unflatten(domain.ty.value, [z3.Select(a, k) for a in domain.values])
+            inner = frame.bind(key_name, unflatten(domain.ty.key, [k])).bind(value_name, value)
+            conds = self._pure(lambda: [self.truth(self.eval(c, inner)) for c in gen.ifs])
+            return k, z3.Select(domain.present, k), inner, conds
         if not isinstance(gen.target, ast.Name):
             raise Unsupported("a comprehension over a pattern")
         domain = None if _is_range(gen.iter) else self.eval(gen.iter, frame)
         if isinstance(domain, SMap):
             k = z3.Const(fresh_name(gen.target.id), domain.ty.key.sorts()[0])
             in_domain = z3.Select(domain.present, k)
+            inner = frame.bind(gen.target.id, unflatten(domain.ty.key, [k]))
+            conds = self._pure(lambda: [self.truth(self.eval(c, inner)) for c in gen.ifs])
+            return k, in_domain, inner, conds
         elif domain is None:
             lo, hi = self._range(gen.iter, frame)
             k, lo, hi = self._index_var(gen.target.id, lo, hi)
@@ -857,8 +871,23 @@ class Interp:
         return z3.Exists([k], z3.And(in_domain, *conds, body))
 
     def finite_sum(self, g: ast.GeneratorExp, frame: _Frame) -> Any:
-        """A sum over a range with constant bounds (a tree's arity, say), written out."""
+        """A sum over a range with constant bounds (a tree's arity, say), written out; or
+        `sum(1 for key in m if ...)`, how many keys of a map pass the filters: their set's
+        cardinality, a function of the set. Of a map built from a range, and outside a
+        binder, it is pinned to its value (`_counted_exactly`)."""
         (gen,) = g.generators
+        if not _is_range(gen.iter):
+            if not (isinstance(g.elt, ast.Constant) and g.elt.value == 1):
+                raise Unsupported("a sum over a map of anything but 1 (a count)")
+            k, in_domain, _, conds = self._generator(g, frame)
+            n = _card(k, z3.And(in_domain, *conds))
+            domain = self._pure(lambda: self.eval(gen.iter, frame))
+            if self.path.forks_allowed and isinstance(domain, SMap) and domain.source is not None:
+                # not under a binder, and of a map built from a range: pinned to its value
+                slot, member, key = domain.source
+                counted = z3.And(member, *[z3.substitute(c, (k, key)) for c in conds])
+                self.path.assumptions.append(_counted_exactly(n, slot, counted))
+            return n
         lo, hi = (x.as_long() if isinstance(x, z3.IntNumRef) else x for x in self._range(gen.iter, frame))
         if is_sym(lo) or is_sym(hi) or gen.ifs or not isinstance(gen.target, ast.Name):
             raise Unsupported("sum over a range whose bounds are not constants")
@@ -873,13 +902,15 @@ class Interp:
         k, in_domain, inner, conds = self._generator(g, frame)
         key = self._pure(lambda: self.eval(g.key, inner))
         value = self._pure(lambda: self.eval(g.value, inner))
-        if isinstance(key, z3.ExprRef) and key.eq(k):
-            ty = MapT(ty_of_value(value), key=ty_of_value(k))
+        key_ty = TupT(tuple(ty_of_value(x) for x in key)) if isinstance(key, tuple) else ty_of_value(key)
+        if flatten(key_ty, key)[0].eq(k):  # keyed by its variable (a map's own keys)
+            ty = MapT(ty_of_value(value), key=key_ty)
             present = z3.Lambda([k], z3.And(in_domain, *conds))
             return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
-        return self.keyed_comprehension(k, z3.And(in_domain, *conds), key, value)
+        return self.keyed_comprehension(k, z3.And(in_domain, *conds), key_ty, key, value)
 
-    def keyed_comprehension(self, k: z3.ExprRef, member: z3.BoolRef, key: Any, value: Any) -> SMap:
+    def keyed_comprehension(self, k: z3.ExprRef, member: z3.BoolRef, key_ty: Any, key: Any,
+                            value: Any) -> SMap:
         """{key(k): value(k) for k in a domain}, with a key computed from k (a subscription
         slot's (pid, topic)). The key must be one-to-one on the domain, else Python keeps
         the last k of a key and the map is not what is written here: that is an obligation
@@ -888,7 +919,6 @@ class Interp:
         values read without a quantifier: K is present iff inverse(K) is in the domain
         with key K. The inverse is one function per (domain, key), shared by every
         comprehension with both, so two maps built alike are alike term for term."""
-        key_ty = TupT(tuple(ty_of_value(x) for x in key)) if isinstance(key, tuple) else ty_of_value(key)
         if not isinstance(key_ty, TupT | IntT | BVT | BoolT):
             raise Unsupported("a map comprehension keyed by a value that is not a scalar or a tuple")
         kt = flatten(key_ty, key)[0]
@@ -907,7 +937,8 @@ class Interp:
             return z3.substitute(e, (k, inverse(K)))
         ty = MapT(ty_of_value(value), key=key_ty)
         present = z3.Lambda([K], z3.And(at_key(member), at_key(kt) == K))
-        return SMap(ty, present, [z3.Lambda([K], at_key(x)) for x in flatten(ty.value, value)])
+        return SMap(ty, present, [z3.Lambda([K], at_key(x)) for x in flatten(ty.value, value)],
+                    source=(k, member, kt))
 
 
 _inverses: dict[tuple[int, int], tuple[z3.FuncDeclRef, z3.ExprRef, z3.ExprRef]] = {}
@@ -961,6 +992,41 @@ def _mutable_ty(v: Any) -> Any:
 def _mentions(term: z3.ExprRef, x: z3.ExprRef) -> bool:
     """x occurs in term."""
     return any(t.eq(x) for t in subterms(term))
+
+
+def _items_of(gen: ast.comprehension) -> tuple[tuple[str, str], ast.expr] | None:
+    """((key, value), m) of a generator `for key, value in m.items()`, else None."""
+    it, target = gen.iter, gen.target
+    if (isinstance(target, ast.Tuple) and len(target.elts) == 2
+            and all(isinstance(x, ast.Name) for x in target.elts) and isinstance(it, ast.Call)
+            and not it.args and isinstance(it.func, ast.Attribute) and it.func.attr == "items"):
+        key, value = target.elts
+        assert isinstance(key, ast.Name) and isinstance(value, ast.Name)
+        return (key.id, value.id), it.func.value
+    return None
+
+
+def _card(k: z3.ExprRef, member: z3.BoolRef) -> z3.ArithRef:
+    """The number of k where member holds: one uninterpreted function of the set per sort,
+    the set's binder named alike everywhere, so that one count is one term."""
+    bound = z3.Const("counted!k", k.sort())
+    members = z3.Lambda([bound], z3.substitute(member, (k, bound)))
+    return z3.Function(f"card!{k.sort()}", members.sort(), z3.IntSort())(members)
+
+
+def _counted_exactly(n: z3.ArithRef, s: z3.ExprRef, counted: z3.BoolRef) -> z3.BoolRef:
+    """n is the number of s where counted holds (of a map built from a range: the slots
+    whose keys are counted; the keys are one to one, an obligation of the map's run): a
+    bijection between those s and [0, n), by rank and its inverse enum. Stated over the
+    range's ints, not over the keys, so that a model is found where a claim fails."""
+    rank = z3.Function(fresh_name("rank"), s.sort(), z3.IntSort())
+    enum = z3.Function(fresh_name("enum"), z3.IntSort(), s.sort())
+    i = z3.Int(fresh_name("i"))
+    at = z3.substitute(counted, (s, enum(i)))
+    return z3.And(
+        n >= 0,
+        z3.ForAll([s], z3.Implies(counted, z3.And(0 <= rank(s), rank(s) < n, enum(rank(s)) == s))),
+        z3.ForAll([i], z3.Implies(z3.And(0 <= i, i < n), z3.And(at, rank(enum(i)) == i))))
 
 
 def _is_range(it: ast.expr) -> bool:

@@ -135,7 +135,12 @@ class TupT(Ty):
     def pack(self, v: Any) -> z3.ExprRef:
         if isinstance(v, z3.ExprRef):
             return v
-        _, make, _ = self._sort()
+        _, make, fields = self._sort()
+        parts = list(v)
+        if all(z3.is_app(x) and x.num_args() == 1 and x.decl().eq(f)
+               for x, f in zip(parts, fields, strict=True)) \
+                and all(x.arg(0).eq(parts[0].arg(0)) for x in parts):
+            return parts[0].arg(0)  # the parts of one tuple term, put back together: that term
         return make(*[_lift_scalar(t, x) for t, x in zip(self.elems, v, strict=True)])
 
     def unpack(self, x: z3.ExprRef) -> tuple[Any, ...]:
@@ -331,10 +336,14 @@ class SArray:
 class SMap:
     """An immutable symbolic finite map from int keys: membership plus total value arrays."""
 
-    def __init__(self, ty: MapT, present: z3.ExprRef, values: list[z3.ExprRef]) -> None:
+    def __init__(self, ty: MapT, present: z3.ExprRef, values: list[z3.ExprRef],
+                 source: tuple[z3.ExprRef, z3.BoolRef, z3.ExprRef] | None = None) -> None:
         self.ty = ty
         self.present = present
         self.values = values
+        # of a map built by a keyed comprehension: (k, the domain's condition on k, the key
+        # of k), where its keys come from (a count of its keys is a count of those k)
+        self.source = source
 
     def _key(self, key: Any) -> z3.ExprRef:
         return flatten(self.ty.key, key)[0]

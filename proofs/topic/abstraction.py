@@ -4,10 +4,10 @@ of the differential tests as part of `proofs.topic.table_ok`)."""
 
 from __future__ import annotations
 
-from impl.topic import TopicTable
+from impl.topic import TopicTable, topic_live
 from spec.map import Map
 from spec.message import Mailboxes
-from spec.topic import Subscription, Topics
+from spec.topic import Subscription, Topics, subscriber_count
 
 from .registry import abstract_topics
 
@@ -49,3 +49,13 @@ def queue_ok(mb: Mailboxes, q: int) -> bool:
 
 def mailboxes_ok(mb: Mailboxes) -> bool:
     return 0 <= mb.msg_max and all(queue_ok(mb, q) for q in mb.queues)
+
+
+def count_ok(t: TopicTable, mb: Mailboxes, tid: int) -> bool:
+    """Topic tid, if live, counts its subscriptions right."""
+    return not topic_live(t, tid) or t.t_nsubs[tid] == subscriber_count(abstract_over(t, mb), tid)
+
+
+def counts_ok(t: TopicTable, mb: Mailboxes) -> bool:
+    """Every live topic counts its subscriptions right."""
+    return all(count_ok(t, mb, tid) for tid in range(t.ntopic))

@@ -1,14 +1,18 @@
-"""The operations on one subscription, proved to refine the spec's: stat, peek, receive.
+"""The operations that reach only the message layer below, proved to refine the spec's:
+stat, peek, receive (one subscription) and publish (every subscription to a topic).
 
 `topic.<op>.refines`: for every topic table and every state of the message layer's spec
 below it in which a slot is used exactly when its queue is and no two used slots hold
-one (pid, topic) (`abstraction.slots_ok`, part of the invariant), the impl's operation,
+one (pid, topic) (`abstraction.slots_ok`), and the topic's count of subscribers is right
+(`count_ok`; parts of the invariant), the impl's operation,
 run over the message layer's spec, answers what the spec's operation answers on the
 abstract state (errno and every result), and the abstract state after it is the spec's
 after state: the subscriptions, keyed by (pid, topic), included. That map is the
 abstraction's own comprehension over the slots (`abstract_over`), which the engine takes
 as a map keyed by a function of the slot: its keys one to one is an obligation of the
-goal, proved from `slots_ok`.
+goal, proved from `slots_ok`. Publish answers the number of subscribers reached: the
+impl reads the topic's count, the spec counts the subscriptions (the cardinality of a set
+of keys, which the engine pins by a bijection with [0, n)), and `count_ok` ties the two.
 """
 
 from __future__ import annotations
@@ -25,12 +29,12 @@ from impl.topic import TopicTable
 from spec.topic import Topics
 
 from ..engine.interp import run
-from ..engine.values import INT, RecT, equal, flatten, fresh, unflatten, wellformed
+from ..engine.values import BOOL, BYTES, INT, RecT, equal, flatten, fresh, unflatten, wellformed
 from ..layer import equal_results, over
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from .abstraction import abstract_over, mailboxes_ok, slots_ok
+from .abstraction import abstract_over, count_ok, mailboxes_ok, slots_ok
 from .registry import TOPIC_TABLE, table_size
 
 LOWER = RecT(SpecMailboxes)
@@ -54,29 +58,40 @@ def spec_receive(ts: Topics, pid: int, tid: int, cap: int) -> tuple[tuple[int, i
     return (err, m.seq, m.data), after
 
 
-# operation: (the spec's, its arguments after the state)
-OPERATIONS: dict[str, tuple[Any, tuple[str, ...]]] = {
-    "stat": (spec_stat, ("pid", "tid")),
-    "peek": (spec_peek, ("pid", "tid", "cap")),
-    "receive": (spec_receive, ("pid", "tid", "cap")),
-}
+def spec_publish(ts: Topics, privileged: bool, tid: int, data: bytes) -> tuple[tuple[int, int], Topics]:
+    err, reached, after = spec_topic.publish(ts, privileged, tid, data)
+    return (err, reached), after
 
 
-def case(t: TopicTable, lower: SpecMailboxes) -> bool:
+def case(t: TopicTable, lower: SpecMailboxes, tid: int) -> bool:
     """The part of the invariant these goals take: the slots against the queues below, and
     the queues as the message layer's spec keeps them."""
     return slots_ok(t, lower.mb) and mailboxes_ok(lower.mb)
 
 
+def counted_case(t: TopicTable, lower: SpecMailboxes, tid: int) -> bool:
+    """The case, and topic tid's count of subscribers (what publish answers)."""
+    return case(t, lower, tid) and count_ok(t, lower.mb, tid)
+
+
+# operation: (the spec's, its arguments after the state with their types, the case it takes)
+OPERATIONS: dict[str, tuple[Any, tuple[tuple[str, Any], ...], Any]] = {
+    "stat": (spec_stat, (("pid", INT), ("tid", INT)), case),
+    "peek": (spec_peek, (("pid", INT), ("tid", INT), ("cap", INT)), case),
+    "receive": (spec_receive, (("pid", INT), ("tid", INT), ("cap", INT)), case),
+    "publish": (spec_publish, (("privileged", BOOL), ("tid", INT), ("data", BYTES)), counted_case),
+}
+
+
 def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     """impl's topic_<op> over the message layer's spec answers the spec's <op> of the
     abstract state and leaves the abstract state the spec's after it."""
-    spec_op, names = OPERATIONS[op]
+    spec_op, names, op_case = OPERATIONS[op]
     t_leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
     low_leaves = flatten(LOWER, fresh(LOWER, "mq"))
-    args = [z3.Int(name) for name in names]
+    args = [fresh(ty, name) for name, ty in names]
     t0, low0 = unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves)
-    given = run(case, lambda: [t0, low0])
+    given = run(op_case, lambda: [t0, low0, args[[name for name, _ in names].index("tid")]])
     with over(impl, MESSAGE_INTERFACE):
         out = run(getattr(impl, f"topic_{op}"),
                   lambda: [unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves), *args])
@@ -89,10 +104,11 @@ def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
                         equal_results(tuple(out.result), tuple(want_results)),
                         equal(TOPICS, after.result, want_after))
     hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0), wellformed(LOWER, low0),
+            *[wellformed(ty, a) for (_, ty), a in zip(names, args, strict=True)],
             *out.assumptions, *before.assumptions, *after.assumptions, *want.assumptions]
     size = table_size(t0)
     inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size)}
-    inputs.update({name: Shown(INT, a) for name, a in zip(names, args, strict=True)})
+    inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
     return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
                 replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max])
 
@@ -105,11 +121,11 @@ def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, mq: Sp
                    **kw: Any) -> None:
     """The case natively: the impl over the message layer's spec, against the spec."""
     module = impl or impl_topic
-    if not case(t, mq):
-        raise InvalidCase("a slot and its queue disagree, two slots hold one subscription, or a queue "
-                          "is not as the spec keeps it")
-    spec_op, names = OPERATIONS[op]
-    args = [kw[name] for name in names]
+    spec_op, names, op_case = OPERATIONS[op]
+    if not op_case(t, mq, kw["tid"]):
+        raise InvalidCase("a slot and its queue disagree, two slots hold one subscription, a queue "
+                          "is not as the spec keeps it, or a count of subscribers is wrong")
+    args = [kw[name] for name, _ in names]
     want_results, want_after = spec_op(abstract_over(copy.deepcopy(t), copy.deepcopy(mq.mb)), *args)
     with over(module, MESSAGE_INTERFACE):
         got = getattr(module, f"topic_{op}")(t, mq, *args)
