@@ -58,6 +58,8 @@ class Shown:
     ty: Ty
     value: Any
     size: Callable[[Any, z3.ModelRef], int] | None = None
+    # the keys to show of a map keyed by tuples, where the goal reads it at these alone
+    keys: list[Any] | None = None
 
 
 @dataclasses.dataclass
@@ -96,6 +98,8 @@ class Result:
     # Where the time went, for a goal of several parts: the slowest part, or the one that
     # was not proved (a CI log then says which part of an obligation to look at).
     timing: str = ""
+    # a counterexample's inputs, as its replay takes them
+    values: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -324,7 +328,7 @@ def _counterexample(name: str, goal: Goal, values: dict[str, Any], seconds: floa
     replay_file = ""
     if goal.replay is not None and replay_dir is not None:
         replay_file = str(write_replay(name, goal, values, replay_dir))
-    return Result(name, "counterexample", seconds, detail, replay_file)
+    return Result(name, "counterexample", seconds, detail, replay_file, values=values)
 
 
 def instantiated(e: z3.BoolRef, terms: list[z3.ExprRef]) -> z3.BoolRef:

@@ -17,6 +17,7 @@ import spec.container as spec_container
 import spec.topic as spec_topic
 from proofs.container import abstract as abstract_containers
 from proofs.topic import abstract, table_ok
+from proofs.topic.delivery import Sent, delivery_ok, received_one, sent_to
 from spec.abi import (
     DEFAULT,
     E_ALREADY_SUBSCRIBED,
@@ -30,6 +31,7 @@ from spec.abi import (
     E_TOPIC_EXISTS,
     Config,
 )
+from spec.map import Map
 from spec.message import Message
 
 # four topic ids (two reserved), so the registry is full and collides often; queues of up to
@@ -58,18 +60,13 @@ class Differential(RuleBasedStateMachine):
         super().__init__()
         self.ts, self.cs, self.t, self.mq, self.c = boot(self.cfg, self.it)
         self.pids = [0]
-        # the delivery ghost: per subscription, every message published on its topic since
-        # it subscribed, and how many it has received
-        self.log: dict[tuple[int, int], list[Message]] = {}
-        self.received: dict[tuple[int, int], int] = {}
+        # the delivery ghost (proofs.topic.delivery): per subscription, every message
+        # published on its topic since it subscribed, and how many it has received
+        self.sent: Map[tuple[int, int], Sent] = Map()
 
     def track(self) -> None:
-        """Subscriptions that began or ended: a new one has seen nothing yet."""
-        for key in self.ts.subs:
-            if key not in self.log:
-                self.log[key], self.received[key] = [], 0
-        for key in [k for k in self.log if k not in self.ts.subs]:
-            del self.log[key], self.received[key]
+        """Subscriptions that began or ended: a new one has been sent nothing yet."""
+        self.sent = Map({key: self.sent.get(key, Sent(log=(), received=0)) for key in self.ts.subs})
 
     def same(self, got: Any, want: Any, what: str) -> None:
         assert got == want, f"{what}: impl {got!r}, spec {want!r}"
@@ -137,9 +134,7 @@ class Differential(RuleBasedStateMachine):
         want_err, want_n, self.ts = spec_topic.publish(self.ts, privileged, tid, data)
         self.same(got, (want_err, want_n), f"publish{(privileged, tid, data)}")
         if want_err == E_SUCC:
-            for key in self.log:
-                if key[1] == tid:
-                    self.log[key].append(Message(seq=self.ts.seq, data=data))
+            self.sent = sent_to(self.sent, tid, Message(seq=self.ts.seq, data=data))
 
     @rule(k=st.integers(0, 4), data=st.binary(max_size=6))
     def publish_where_subscribed(self, k: int, data: bytes) -> None:
@@ -154,7 +149,7 @@ class Differential(RuleBasedStateMachine):
         want_err, m, self.ts = spec_topic.receive(self.ts, pid, tid, cap)
         self.same((err, seq, data), (want_err, m.seq, m.data), f"receive{(pid, tid, cap)}")
         if want_err == E_SUCC:
-            self.received[(pid, tid)] += 1
+            self.sent = received_one(self.sent, (pid, tid))
 
     @rule(pid=pid, tid=tid, cap=st.integers(-1, 8))
     def peek(self, pid: int, tid: int, cap: int) -> None:
@@ -186,10 +181,7 @@ class Differential(RuleBasedStateMachine):
         """Delivery (ABI): a queue holds, in publish order, the newest of the messages
         published on its topic since it subscribed, and every older one was received or
         dropped and counted."""
-        for key, sub in self.ts.subs.items():
-            log, items = self.log[key], sub.queue.items
-            assert list(items) == log[len(log) - len(items):], key
-            assert sub.queue.dropped + self.received[key] == len(log) - len(items), key
+        assert delivery_ok(self.ts, self.sent), (self.ts.subs, self.sent)
 
     @invariant()
     def each_container_is_charged_its_queue_pages(self) -> None:

@@ -734,7 +734,7 @@ class Interp:
             else:
                 args.append(self.eval(a, frame))
         kwargs = {k.arg: self.eval(k.value, frame) for k in e.keywords if k.arg is not None}
-        anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
+        anything_symbolic = any(map(_holds_sym, args)) or any(map(_holds_sym, kwargs.values()))
         if isinstance(fn, Given):
             return fn(*args, **kwargs)
         if callable(symbolic_call := getattr(fn, "symbolic_call", None)):
@@ -1027,6 +1027,15 @@ def _counted_exactly(n: z3.ArithRef, s: z3.ExprRef, counted: z3.BoolRef) -> z3.B
         n >= 0,
         z3.ForAll([s], z3.Implies(counted, z3.And(0 <= rank(s), rank(s) < n, enum(rank(s)) == s))),
         z3.ForAll([i], z3.Implies(z3.And(0 <= i, i < n), z3.And(at, rank(enum(i)) == i))))
+
+
+def _holds_sym(v: Any) -> bool:
+    """v is symbolic, or a record or tuple with a symbolic part."""
+    if is_sym(v):
+        return True
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):
+        return any(_holds_sym(getattr(v, f.name)) for f in dataclasses.fields(v))
+    return isinstance(v, tuple) and any(map(_holds_sym, v))
 
 
 def _is_range(it: ast.expr) -> bool:

@@ -1,0 +1,53 @@
+"""The delivery obligations fail where the spec breaks delivery: each planted spec bug
+gets a counterexample, and its replay, run natively with the same bug, fails."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+import spec.topic as spec_topic
+from proofs.obligation import check
+from proofs.topic.delivery import delivers
+from spec.map import Map
+from spec.message import Message, Queue, enqueue, is_full
+from spec.topic import Subscription, Topics
+
+
+def deliver_dropping_the_newest(ts: Topics, tid: int, m: Message) -> Map[tuple[int, int], Subscription]:
+    """A full queue keeps its messages and loses the new one."""
+    return Map({key: s if is_full(s.queue) or key[1] != tid else replace(s, queue=enqueue(s.queue, m))
+                for key, s in ts.subs.items()})
+
+
+def deliver_on_every_topic(ts: Topics, tid: int, m: Message) -> Map[tuple[int, int], Subscription]:
+    return Map({key: replace(s, queue=enqueue(s.queue, m)) for key, s in ts.subs.items()})
+
+
+def front_newest(q: Queue) -> Message:
+    """The newest message where the oldest is due."""
+    return q.items[len(q.items) - 1] if len(q.items) > 0 else Message(seq=0, data=b"")
+
+
+SPEC_BUGS: dict[str, tuple[str, str, Any]] = {
+    "drop_newest": ("publish", "deliver", deliver_dropping_the_newest),
+    "deliver_on_every_topic": ("publish", "deliver", deliver_on_every_topic),
+    "receive_the_newest": ("receive", "front", front_newest),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(SPEC_BUGS))
+def test_a_spec_that_breaks_delivery_fails_its_obligation_and_replay(
+        bug: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    op, name, broken = SPEC_BUGS[bug]
+    monkeypatch.setattr(spec_topic, name, broken)
+    goal = delivers(op)
+    result = check(f"topic.{op}.delivers", goal, timeout_s=120)
+    assert result.status == "counterexample", result.detail
+    assert "ts = Topics(" in result.detail and "sent = Map(" in result.detail
+    assert result.values is not None
+    with pytest.raises(AssertionError):
+        assert goal.replay is not None
+        goal.replay(impl=None, op=op, **result.values)
