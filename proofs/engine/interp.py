@@ -734,7 +734,7 @@ class Interp:
             else:
                 args.append(self.eval(a, frame))
         kwargs = {k.arg: self.eval(k.value, frame) for k in e.keywords if k.arg is not None}
-        anything_symbolic = any(map(_holds_sym, args)) or any(map(_holds_sym, kwargs.values()))
+        anything_symbolic = any(is_sym(a) for a in args) or any(is_sym(v) for v in kwargs.values())
         if isinstance(fn, Given):
             return fn(*args, **kwargs)
         if callable(symbolic_call := getattr(fn, "symbolic_call", None)):
@@ -765,7 +765,8 @@ class Interp:
             return dataclasses.replace(*args, **kwargs)
         if isinstance(getattr(fn, "__self__", None), SMap | SSeq | SArray):
             return fn(*args, **kwargs)
-        if _is_user_function(fn) and (anything_symbolic or getattr(fn, "__module__", "").startswith(
+        holds_symbolic = any(map(_holds_sym, args)) or any(map(_holds_sym, kwargs.values()))
+        if _is_user_function(fn) and (holds_symbolic or getattr(fn, "__module__", "").startswith(
                 ("spec", "impl", "proofs"))):
             return self.summary(fn, args, kwargs)
         if anything_symbolic:

@@ -30,10 +30,12 @@ def abstract_over(t: TopicTable, mb: Mailboxes) -> Topics:
 def slots_ok(t: TopicTable, mb: Mailboxes) -> bool:
     """The subscription table against the queues below: the two layers agree on the number
     of slots and the largest message, a slot is used exactly when its queue is, a used
-    slot's queue holds its qlen messages, and no two used slots hold one (pid, topic)."""
+    slot's queue holds its qlen (at least 1) messages, and no two used slots hold one
+    (pid, topic)."""
     return (t.nsub == mb.slots and t.msg_max == mb.msg_max
             and all(t.s_used[s] == (s in mb.queues) for s in range(t.nsub))
-            and all(mb.queues[s].capacity == t.s_qlen[s] for s in range(t.nsub) if t.s_used[s])
+            and all(1 <= t.s_qlen[s] and mb.queues[s].capacity == t.s_qlen[s]
+                    for s in range(t.nsub) if t.s_used[s])
             and all(all(not (t.s_used[a] and t.s_used[b] and a != b and t.s_pid[a] == t.s_pid[b]
                              and t.s_topic[a] == t.s_topic[b]) for b in range(t.nsub))
                     for a in range(t.nsub)))
@@ -57,5 +59,19 @@ def count_ok(t: TopicTable, mb: Mailboxes, tid: int) -> bool:
 
 
 def counts_ok(t: TopicTable, mb: Mailboxes) -> bool:
-    """Every live topic counts its subscriptions right."""
-    return all(count_ok(t, mb, tid) for tid in range(t.ntopic))
+    """Every live topic counts its subscriptions right (`count_ok` at every id)."""
+    ts = abstract_over(t, mb)
+    return all(not topic_live(t, tid) or t.t_nsubs[tid] == subscriber_count(ts, tid)
+               for tid in range(t.ntopic))
+
+
+def seqs_ok(t: TopicTable, mb: Mailboxes) -> bool:
+    """No queued message has a sequence number above the last one given out."""
+    return all(all(mb.queues[s].items[i].seq <= t.seq for i in range(len(mb.queues[s].items)))
+               for s in range(t.nsub) if t.s_used[s])
+
+
+def queues_kept(t: TopicTable, mb: Mailboxes) -> bool:
+    """The invariant's part over the message layer's spec: the slots against the queues,
+    the queues as the message spec keeps them, the topics' counts, the sequence numbers."""
+    return slots_ok(t, mb) and mailboxes_ok(mb) and counts_ok(t, mb) and seqs_ok(t, mb)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import types
+from dataclasses import fields
 from typing import Any
 
 import z3
@@ -30,11 +31,11 @@ from spec.topic import Topics
 
 from ..engine.interp import run
 from ..engine.values import BOOL, BYTES, INT, RecT, equal, flatten, fresh, unflatten, wellformed
-from ..layer import equal_results, over
+from ..layer import equal_results, over, same_leaf
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from .abstraction import abstract_over, count_ok, mailboxes_ok, slots_ok
+from .abstraction import abstract_over, count_ok, mailboxes_ok, queues_kept, slots_ok
 from .registry import TOPIC_TABLE, table_size
 
 LOWER = RecT(SpecMailboxes)
@@ -115,6 +116,52 @@ def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
 
 for _op in OPERATIONS:
     obligation(f"topic.{_op}.refines")(lambda impl=impl_topic, _op=_op: refines(_op, impl))
+
+
+def keeps(op: str, impl: types.ModuleType = impl_topic) -> Goal:
+    """impl's topic_<op> over the message layer's spec keeps the invariant's part over the
+    message layer (`queues_kept`) and changes no field of the topic table but seq: the
+    rest of the invariant (the registry, the descriptors, the slots' frames) reads only
+    fields it leaves as they were, and the container table, which it does not take."""
+    _, names, _ = OPERATIONS[op]
+    t_leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
+    low_leaves = flatten(LOWER, fresh(LOWER, "mq"))
+    args = [fresh(ty, name) for name, ty in names]
+    t0, low0 = unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves)
+    given = run(queues_kept, lambda: [t0, low0.mb])
+    with over(impl, MESSAGE_INTERFACE):
+        out = run(getattr(impl, f"topic_{op}"),
+                  lambda: [unflatten(TOPIC_TABLE, t_leaves), unflatten(LOWER, low_leaves), *args])
+    t1, low1 = out.args[0], out.args[1]
+    kept = run(queues_kept, lambda: [t1, low1.mb])
+    unchanged = [same_leaf(a, b) for name, ty in TOPIC_TABLE.fields if name != "seq"
+                 for a, b in zip(flatten(ty, getattr(t0, name)), flatten(ty, getattr(t1, name)), strict=True)]
+    conclusion = z3.And(*out.obligations, *kept.obligations, kept.result, *unchanged)
+    hyps = [given.result, *given.assumptions, *given.obligations, wellformed(TOPIC_TABLE, t0),
+            wellformed(LOWER, low0), *[wellformed(ty, a) for (_, ty), a in zip(names, args, strict=True)],
+            *out.assumptions, *kept.assumptions]
+    size = table_size(t0)
+    inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size)}
+    inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
+    return Goal(hyps, conclusion, inputs, replay=replay_keeps, replay_module=impl.__name__,
+                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max])
+
+
+for _op in OPERATIONS:
+    obligation(f"topic.{_op}.invariant")(lambda impl=impl_topic, _op=_op: keeps(_op, impl))
+
+
+def replay_keeps(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes, **kw: Any) -> None:
+    module = impl or impl_topic
+    if not queues_kept(t, mq.mb):
+        raise InvalidCase("the invariant's part over the message layer does not hold before")
+    _, names, _ = OPERATIONS[op]
+    before = copy.deepcopy(t)
+    with over(module, MESSAGE_INTERFACE):
+        getattr(module, f"topic_{op}")(t, mq, *[kw[name] for name, _ in names])
+    assert queues_kept(t, mq.mb), f"{op} broke the invariant's part over the message layer"
+    changed = [f.name for f in fields(t) if f.name != "seq" and getattr(t, f.name) != getattr(before, f.name)]
+    assert not changed, f"{op} changed {changed}"
 
 
 def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes,
