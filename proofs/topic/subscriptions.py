@@ -27,6 +27,8 @@ import z3
 import impl.topic as impl_topic
 import spec.topic as spec_topic
 from impl.topic import TopicTable
+from spec.abi import Config
+from spec.message import mailboxes
 from spec.topic import Topics
 
 from ..engine.interp import run
@@ -111,7 +113,8 @@ def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size)}
     inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
     return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
-                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max])
+                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max],
+                admissible=lambda v: op_case(v["t"], v["mq"], v["tid"]), example=boot_example(op))
 
 
 for _op in OPERATIONS:
@@ -144,7 +147,18 @@ def keeps(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(LOWER, low0, size)}
     inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
     return Goal(hyps, conclusion, inputs, replay=replay_keeps, replay_module=impl.__name__,
-                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max])
+                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, low0.mb.msg_max],
+                admissible=lambda v: queues_kept(v["t"], v["mq"].mb), example=boot_example(op))
+
+
+def boot_example(op: str) -> dict[str, Any]:
+    """The tables at boot over the message layer's spec at boot, the arguments zero: a
+    case of every goal here (what shows their hypotheses satisfiable at once)."""
+    cfg = Config()
+    _, names, _ = OPERATIONS[op]
+    zero = {INT: 0, BOOL: False, BYTES: b""}
+    return {"t": impl_topic.topic_init(cfg), "mq": SpecMailboxes(mailboxes(cfg)),
+            **{name: zero[ty] for name, ty in names}}
 
 
 for _op in OPERATIONS:
