@@ -234,11 +234,19 @@ def topic_create(t: TopicTable, pid: int, privileged: bool, name: bytes) -> tupl
         return E_PERM, 0
     if ht_find(t, name) >= 0:
         return E_TOPIC_EXISTS, 0
+    tid = lowest_free_topic(t)
+    if tid == t.ntopic:
+        return E_NOSPACE, 0
+    install(t, tid, pid, name, T_USED)
+    return E_SUCC, tid
+
+
+def lowest_free_topic(t: TopicTable) -> int:
+    """The lowest unused topic id, or ntopic when every descriptor is in use."""
     for tid in range(t.ntopic):
         if (t.t_flags[tid] & T_USED) == 0:
-            install(t, tid, pid, name, T_USED)
-            return E_SUCC, tid
-    return E_NOSPACE, 0
+            return tid
+    return t.ntopic
 
 
 def topic_lookup(t: TopicTable, name: bytes) -> tuple[int, int]:

@@ -446,6 +446,12 @@ def _small_values(sort: z3.SortRef, n: int) -> list[z3.ExprRef]:
         return [z3.BitVecVal(i, sort) for i in range(2 * n + 1)]
     if sort == z3.BoolSort(sort.ctx):
         return [z3.BoolVal(False, sort.ctx), z3.BoolVal(True, sort.ctx)]
+    if isinstance(sort, z3.DatatypeSortRef) and sort.num_constructors() == 1:  # a tuple: each part small
+        make = sort.constructor(0)
+        parts: list[list[z3.ExprRef]] = [[]]
+        for i in range(make.arity()):
+            parts = [[*p, x] for p in parts for x in _small_values(make.domain(i), n)]
+        return [make(*p) for p in parts]
     return [z3.IntVal(i, sort.ctx) for i in range(-n, n + 1)]
 
 

@@ -25,8 +25,10 @@ from proofs import vm as proofs_vm
 from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
 from proofs.runner import TIMEOUT_S, limit
+from proofs.syscall.refines import refines as syscall_refines
 from proofs.topic.privilege import RULES, refused
-from proofs.topic.refines import lookup_refines
+from proofs.topic.refines import OPERATIONS as REGISTRY_REFINES
+from proofs.topic.refines import refines as registry_refines
 from proofs.topic.registry import REGISTRY_OPS, registry_goal
 from proofs.topic.subscriptions import OPERATIONS as SUBSCRIPTION_OPS
 from proofs.topic.subscriptions import refines as subscription_refines
@@ -241,6 +243,14 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
     "insert_overwrites_the_start_slot": ("topic.registry_install.contract", [
         ("    for slot in range(start, t.ntopic):\n        if t.ht[slot] < 0:\n            return record",
          "    for slot in range(start, t.ntopic):\n        if True:\n            return record")]),
+    "create_gives_the_topic_to_the_root": ("topic.create.refines", [
+        ("    install(t, tid, pid, name, T_USED)\n", "    install(t, tid, 0, name, T_USED)\n")]),
+    # two errno checks swapped: a taken "sys." name answers E_TOPIC_EXISTS to the unprivileged
+    "create_checks_the_name_taken_before_the_privilege": ("topic.create.refines", [(
+        "    if is_system_name(name) and not privileged:\n        return E_PERM, 0\n"
+        "    if ht_find(t, name) >= 0:\n        return E_TOPIC_EXISTS, 0\n",
+        "    if ht_find(t, name) >= 0:\n        return E_TOPIC_EXISTS, 0\n"
+        "    if is_system_name(name) and not privileged:\n        return E_PERM, 0\n")]),
     "lookup_answers_the_slot_not_the_id": ("topic.lookup.refines", [
         ("    return E_SUCC, t.ht[slot]\n", "    return E_SUCC, slot\n")]),
     # the newest message dropped where a queue is full: the fan-out skips full queues
@@ -262,7 +272,7 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
 }
 TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     "topic.publish.fan_out": proofs_topic.publish_fan_out,
-    "topic.lookup.refines": lookup_refines,
+    **{f"topic.{op}.refines": (lambda impl, op=op: registry_refines(op, impl)) for op in REGISTRY_REFINES},
     **{f"topic.{op}.refines": (lambda impl, op=op: subscription_refines(op, impl))
        for op in SUBSCRIPTION_OPS},
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
@@ -299,6 +309,28 @@ def test_planted_syscall_bug_is_caught_with_a_replayable_counterexample(bug: str
     result = planted_check(f"syscall.{call}.answers", lambda: proofs_syscall.answers(call, broken), tmp_path)
     assert result.status == "counterexample", result.detail
     assert "k = Kernel(" in result.detail
+    fails_on_the_impl(run_replay(result.replay_file, tmp_path))
+
+
+# syscall over the lower specs: (the call, edits to impl/syscall.py) that syscall.CALL.refines must catch
+SYSCALL_REFINES_BUGS: dict[str, tuple[str, list[Edit]]] = {
+    "recv_answers_the_length_in_ecx": ("recv", [(
+        "    syscall_set_retval1(k.uctx, tf, u32(len(data)))",
+        "    syscall_set_retval2(k.uctx, tf, u32(len(data)))")]),
+    "stat_checks_nothing_before_answering": ("stat", [(
+        "    if err != E_SUCC:\n        return answer(k, pid, err)\n"
+        "    syscall_set_retval1(k.uctx, tf, u32(queued))",
+        "    syscall_set_retval1(k.uctx, tf, u32(queued))")]),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(SYSCALL_REFINES_BUGS))
+def test_planted_syscall_bug_fails_refinement_over_the_lower_specs(bug: str, tmp_path: Path) -> None:
+    call, edits = SYSCALL_REFINES_BUGS[bug]
+    broken = mutant(impl_syscall, f"syscall_mutant_{bug}", edits, tmp_path)
+    result = planted_check(f"syscall.{call}.refines", lambda: syscall_refines(call, broken), tmp_path)
+    assert result.status == "counterexample", result.detail
+    assert "k = SpecKernel(" in result.detail
     fails_on_the_impl(run_replay(result.replay_file, tmp_path))
 
 

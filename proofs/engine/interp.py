@@ -695,6 +695,11 @@ class Interp:
         fn = _CMPOPS.get(type(op))
         if fn is None:
             raise Unsupported(f"comparison {type(op).__name__}")
+        # a machine word against an integer term: as Python compares them, by the word's value
+        if isinstance(a, z3.BitVecRef) and isinstance(b, z3.ArithRef):
+            a = z3.BV2Int(a)
+        elif isinstance(b, z3.BitVecRef) and isinstance(a, z3.ArithRef):
+            b = z3.BV2Int(b)
         if isinstance(a, z3.BitVecRef) or isinstance(b, z3.BitVecRef):
             fn = {ast.Lt: z3.ULT, ast.LtE: z3.ULE, ast.Gt: z3.UGT, ast.GtE: z3.UGE}[type(op)]
         return fn(a, b)

@@ -544,6 +544,10 @@ def ite(c: Any, ty: Ty, a: Any, b: Any) -> Any:
     if isinstance(ty, IntT | BoolT | BVT) and not isinstance(a, z3.ExprRef) and not isinstance(b, z3.ExprRef):
         if a == b:
             return a
+    if isinstance(ty, RecT) and type(a) is type(b) is ty.cls:
+        # field by field: a part both sides share (`is`) stays itself, whatever it holds
+        return ty.cls(**{n: getattr(a, n) if getattr(a, n) is getattr(b, n)
+                         else ite(c, t, getattr(a, n), getattr(b, n)) for n, t in ty.fields})
     leaves = [_merge_leaf(c, x, y) for x, y in zip(flatten(ty, a), flatten(ty, b), strict=True)]
     return unflatten(ty, leaves)
 

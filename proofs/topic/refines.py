@@ -1,24 +1,29 @@
-"""The topic operations that read the registry alone, proved to refine the spec's.
+"""The topic operations that reach the registry and the descriptors alone, proved to
+refine the spec's: lookup and create.
 
-`topic.lookup.refines`: for every table that has the registry's invariant, every name
-and every hash h that the table's cached hashes agree with (the live topic of that name,
-if any, remembers h: what `hashes_ok` gives for h = name_hash(name)), `topic_lookup`
-answers the spec's lookup of the abstract topics, errno and id, and changes nothing. The
-impl's hash function is bound to answer h (`Given`), as in the registry's own proofs, so
-FNV-1a is never unfolded. The registry's probe is
-taken by its proved contracts (`topic.registry_lookup.finds` and `.answers`, through
-`engine.standins.ByContract`): each call proves their pre and assumes their posts, so the
-probe loops are not run again here.
+`topic.<op>.refines`: for every table that has the registry's invariant, every name and
+every hash h that the table's cached hashes agree with (the live topic of that name, if
+any, remembers h: what `hashes_ok` gives for h = name_hash(name)), `topic_<op>` answers
+the spec's <op> of the abstract topics (errno and id), the live topics after it are the
+spec's after it, and it writes no field of the table but the registry's and the
+descriptors' (lookup: none at all). The impl's hash function is bound to answer h
+(`Given`), as in the registry's own proofs, so FNV-1a is never unfolded. The registry's
+probe for the name is taken by its proved contracts (`topic.registry_lookup.finds` and
+`.answers`, through `engine.standins.ByContract`): each call proves their pre and assumes
+their posts, so the probe loops are not run again here. Create's insertion runs as it
+is: the live topics do not depend on where the registry records the new name.
 
-The spec's lookup reads the topics alone: the abstract state it is given has, for its
-subscriptions, a value that no operation can read (`UNREAD`), so the goal could not be
-built if it read them; the result is then the spec's for every set of subscriptions.
+The spec's operations read the topics alone: the abstract state they are given has, for
+its subscriptions, a value that no operation can read (`UNREAD`), so the goal could not
+be built if one read them; the result is then the spec's for every set of subscriptions.
 """
 
 from __future__ import annotations
 
 import copy
 import types
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import z3
@@ -31,7 +36,7 @@ from spec.topic import Topics
 
 from ..engine.interp import Given, run
 from ..engine.standins import ByContract
-from ..engine.values import BYTES, INT, flatten, fresh, unflatten, wellformed
+from ..engine.values import BOOL, BYTES, INT, equal, flatten, fresh, ty_of_value, unflatten, wellformed
 from ..layer import equal_results, over, same_leaf
 from ..obligation import Goal, InvalidCase, Shown, obligation
 from . import registry
@@ -58,30 +63,68 @@ def registry_view(t: TopicTable) -> Topics:
 
 
 PROBE = [REGISTRY_OPS["lookup", "finds"], REGISTRY_OPS["lookup", "answers"]]
+# the fields of the registry and of the topic descriptors: all that create may write
+DESCRIPTORS = ("ht", "t_flags", "t_owner", "t_name", "t_name_len", "t_nsubs", "t_hash", "t_slot")
 
 
-def lookup_impl_result(impl: types.ModuleType, t: TopicTable, name: bytes) -> tuple[int, int]:
-    return impl.topic_lookup(t, name)
+def spec_lookup(ts: Topics, name: bytes) -> tuple[tuple[int, int], Topics]:
+    return spec_topic.lookup(ts, name), ts
 
 
-@obligation("topic.lookup.refines")
-def lookup_refines(impl: types.ModuleType = impl_topic) -> Goal:
-    """topic_lookup answers spec.topic.lookup's errno and id, and changes nothing."""
+def spec_create(ts: Topics, pid: int, privileged: bool, name: bytes) -> tuple[tuple[int, int], Topics]:
+    err, tid, after = spec_topic.create(ts, pid, privileged, name)
+    return (err, tid), after
+
+
+@dataclass(frozen=True)
+class RegistryOp:
+    """An operation on the registry and the descriptors: the spec's (its results as the
+    impl's, and the state after), its arguments after the table, and the fields it may write."""
+
+    spec: Callable[..., tuple[tuple[int, int], Topics]]
+    args: tuple[tuple[str, Any], ...]
+    writes: tuple[str, ...]
+
+
+OPERATIONS = {
+    "lookup": RegistryOp(spec_lookup, (("name", BYTES),), ()),
+    "create": RegistryOp(spec_create, (("pid", INT), ("privileged", BOOL), ("name", BYTES)), DESCRIPTORS),
+}
+
+
+def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
+    """topic_<op> answers the spec's <op>, the live topics after it are the spec's, and it
+    writes only the fields it may."""
+    rop = OPERATIONS[op]
     leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
-    name, h = fresh(BYTES, "name"), z3.Int("h")
+    args = [fresh(ty, name) for name, ty in rop.args]
+    name, h = args[-1], z3.Int("h")
     t0 = unflatten(TOPIC_TABLE, leaves)
     given = run(lookup_case, lambda: [t0, name, h])
     with over(impl, {"name_hash": Given(h), "ht_lookup": ByContract(impl.ht_lookup, INT, PROBE)}):
-        out = run(lookup_impl_result, lambda: [impl, unflatten(TOPIC_TABLE, leaves), name])
+        out = run(getattr(impl, f"topic_{op}"), lambda: [unflatten(TOPIC_TABLE, leaves), *args])
+    t1 = out.args[0]
     view = run(registry_view, lambda: [t0])
-    want = run(spec_topic.lookup, lambda: [view.result, name])
-    unchanged = [same_leaf(a, b) for a, b in zip(leaves, flatten(TOPIC_TABLE, out.args[1]), strict=True)]
-    conclusion = z3.And(*out.obligations, equal_results(tuple(out.result), tuple(want.result)), *unchanged)
-    hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0), wellformed(BYTES, name),
-            *out.assumptions, *view.assumptions, *want.assumptions]
-    inputs = {"t": Shown(TOPIC_TABLE, t0, table_size(t0)), "name": Shown(BYTES, name), "h": Shown(INT, h)}
-    return Goal(hyps, conclusion, inputs, replay=replay_lookup, replay_module=impl.__name__,
-                sizes=[t0.ntopic, t0.name_max], admissible=admissible, example=example())
+    want = run(rop.spec, lambda: [view.result, *args])
+    want_results, want_after = want.result
+    live = run(abstract_topics, lambda: [t1])
+    kept = [same_leaf(a, b) for field, ty in TOPIC_TABLE.fields if field not in rop.writes
+            for a, b in zip(flatten(ty, getattr(t0, field)), flatten(ty, getattr(t1, field)), strict=True)]
+    conclusion = z3.And(*out.obligations, *live.obligations, *want.obligations,
+                        equal_results(tuple(out.result), tuple(want_results)),
+                        equal(ty_of_value(live.result), live.result, want_after.topics), *kept)
+    hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0),
+            *[wellformed(ty, a) for (_, ty), a in zip(rop.args, args, strict=True)],
+            *out.assumptions, *view.assumptions, *want.assumptions, *live.assumptions]
+    inputs = {"t": Shown(TOPIC_TABLE, t0, table_size(t0)),
+              **{n: Shown(ty, a) for (n, ty), a in zip(rop.args, args, strict=True)}, "h": Shown(INT, h)}
+    return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
+                replay_extra={"op": op}, sizes=[t0.ntopic, t0.name_max], admissible=admissible,
+                example=example(op))
+
+
+for _op in OPERATIONS:
+    obligation(f"topic.{_op}.refines")(lambda impl=impl_topic, _op=_op: refines(_op, impl))
 
 
 def lookup_case(t: TopicTable, name: bytes, h: int) -> bool:
@@ -94,22 +137,29 @@ def admissible(values: dict[str, Any]) -> bool:
     return lookup_case(values["t"], values["name"], values["h"])
 
 
-def example() -> dict[str, Any]:
-    """The boot table (the reserved topics), looked up by a reserved topic's name."""
+def example(op: str) -> dict[str, Any]:
+    """The boot table (the reserved topics): a reserved topic's name looked up, a new
+    name created."""
     t = impl_topic.topic_init(Config())
-    name = bytes(t.t_name[0][:t.t_name_len[0]])
-    return {"t": t, "name": name, "h": name_hash(name)}
+    name = bytes(t.t_name[0][:t.t_name_len[0]]) if op == "lookup" else b"example"
+    args = {"lookup": {}, "create": {"pid": 1, "privileged": False}}[op]
+    return {"t": t, **args, "name": name, "h": name_hash(name)}
 
 
-def replay_lookup(impl: types.ModuleType | None, t: TopicTable, name: bytes, h: int) -> None:
+def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, h: int, **kw: Any) -> None:
     """The case natively: the name's hash is the case's (h, which its table's cached hashes
     agree with), the probe the impl's own."""
     module = impl or impl_topic
-    if not lookup_case(t, name, h):
+    rop = OPERATIONS[op]
+    args = [kw[n] for n, _ in rop.args]
+    if not lookup_case(t, args[-1], h):
         raise InvalidCase("the table is not a registry, or its hashes are not the case's")
     before = copy.deepcopy(t)
-    want = spec_topic.lookup(registry_view(before), name)
+    want_results, want_after = rop.spec(registry_view(before), *args)
     with over(module, {"name_hash": Given(h)}):
-        got = module.topic_lookup(t, name)
-    assert got == want, f"lookup answered {got}, the spec {want}"
-    assert t == before, "lookup changed the table"
+        got = getattr(module, f"topic_{op}")(t, *args)
+    assert got == want_results, f"{op} answered {got}, the spec {want_results}"
+    got_topics = abstract_topics(t)
+    assert got_topics == want_after.topics, f"after {op}: {got_topics}, the spec's {want_after.topics}"
+    wrote = [f for f in vars(t) if f not in rop.writes and getattr(t, f) != getattr(before, f)]
+    assert not wrote, f"{op} wrote {wrote}"

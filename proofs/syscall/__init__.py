@@ -62,13 +62,13 @@ from spec.map import Map
 from spec.syscall import Kernel, Regs, answered
 from spec.x86 import PhysMem, Word
 
-from .container import abstract as abstract_containers
-from .engine.interp import run
-from .engine.values import BVT, RecT, equal, flatten, fresh, unflatten, wellformed
-from .layer import same_leaf
-from .obligation import Goal, InvalidCase, Shown, obligation
-from .topic import abstract as abstract_topics
-from .vm import abstract as abstract_vm
+from ..container import abstract as abstract_containers
+from ..engine.interp import run
+from ..engine.values import BVT, RecT, equal, flatten, fresh, unflatten, wellformed
+from ..layer import same_leaf
+from ..obligation import Goal, InvalidCase, Shown, obligation
+from ..topic import abstract as abstract_topics
+from ..vm import abstract as abstract_vm
 
 WORDS = {"edi": TF_EDI, "esi": TF_ESI, "ebp": TF_EBP, "oesp": TF_OESP, "ebx": TF_EBX, "edx": TF_EDX,
          "ecx": TF_ECX, "eax": TF_EAX, "trapno": TF_TRAPNO, "err": TF_ERR, "eip": TF_EIP,
@@ -209,3 +209,6 @@ def replay_answers(impl: types.ModuleType | None, call: str, k: KernelState, pid
     assert all(getattr(k, f) == getattr(before, f) for f in ("c", "pt", "mq", "t", "priv"))
     if outside_frame(pid, a) and a < len(k.uctx):
         assert k.uctx[a] == before.uctx[a], f"byte {a} outside pid's frame changed"
+
+
+from . import refines  # noqa: E402, F401 - its obligations are the layer's
