@@ -211,4 +211,4 @@ def replay_answers(impl: types.ModuleType | None, call: str, k: KernelState, pid
         assert k.uctx[a] == before.uctx[a], f"byte {a} outside pid's frame changed"
 
 
-from . import refines  # noqa: E402, F401 - its obligations are the layer's
+from . import errnos, refines  # noqa: E402, F401 - their obligations are the layer's

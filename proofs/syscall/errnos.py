@@ -1,0 +1,139 @@
+"""Only the errnos the ABI lists for a call come out of it.
+
+`syscall.<call>.errnos`: for every kernel state of the spec, every pid and every value in
+every register, the spec's dispatcher answers the call in eax either E_SUCC or one of
+`spec.abi.errors_of(call)`; an unknown number answers E_INVAL_CALLNR alone. Two errnos of
+the layers below that the ABI does not list for these calls cannot come out, and the
+case says why:
+
+- E_INVAL_ARG from a copy of more than a page (`spec.vm.copyin`, `copyout`): a name is
+  checked against NAME_MAX and a published message against MSG_MAX before the copy, and
+  a received message was checked against MSG_MAX when it was published; a configuration
+  keeps both within a page (docs/abi.md), and every queued message within MSG_MAX is the
+  topic layer's invariant (`topic.publish.invariant` keeps it: no message in a queue is
+  longer than MSG_MAX).
+- E_MEM: these calls take no frame.
+
+With the refinement of each call (`syscall.<call>.refines`), the impl answers only these.
+The calls that take or give back frames are not here yet (docs/syscall.md).
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+
+import z3
+
+import spec.syscall as spec_syscall
+from spec.abi import (
+    E_SUCC,
+    SYS_PUB,
+    SYS_RECV,
+    SYS_STAT,
+    SYS_TOPIC_CREATE,
+    SYS_TOPIC_LOOKUP,
+    SYS_YIELD,
+    errors_of,
+)
+from spec.syscall import Choices, Kernel, Regs
+from spec.topic import Topics
+from spec.x86 import PAGE_SHIFT, Word
+
+from ..engine.interp import run
+from ..engine.values import BVT, RecT, flatten, fresh, unflatten, wellformed
+from ..obligation import Goal, InvalidCase, Shown, obligation
+from . import HERE
+
+CALLS = {"yield": SYS_YIELD, "topic_create": SYS_TOPIC_CREATE, "topic_lookup": SYS_TOPIC_LOOKUP,
+         "pub": SYS_PUB, "recv": SYS_RECV, "stat": SYS_STAT, "unknown": 0xFFFF}
+KERNEL = RecT(Kernel)
+REGS = RecT(Regs)
+PAGE_SIZE = 1 << PAGE_SHIFT
+
+
+def messages_fit(ts: Topics) -> bool:
+    """Every queue is within its capacity, at most QLEN_MAX, and every queued message
+    within MSG_MAX bytes (the topic layer's invariant)."""
+    return all(len(s.queue.items) <= s.queue.capacity and s.queue.capacity <= ts.qlen_max
+               and all(len(s.queue.items[i].data) <= ts.msg_max for i in range(len(s.queue.items)))
+               for _, s in ts.subs.items())
+
+
+def names_fit(ts: Topics) -> bool:
+    """Every topic's name is within NAME_MAX bytes (the topic layer's invariant)."""
+    return all(len(topic.name) <= ts.name_max for _, topic in ts.topics.items())
+
+
+def live(k: Kernel, pid: Word) -> bool:
+    """pid is a live process: the kernel holds its registers and its privileged bit."""
+    return int(pid) in k.privileged and int(pid) in k.regs
+
+
+def sizes_fit(k: Kernel) -> bool:
+    """A name and a message fit a page (a configuration's rule), and the topics keep
+    theirs: what rules out a copy's E_INVAL_ARG, and keeps a counterexample small."""
+    return (k.topics.name_max <= PAGE_SIZE and k.topics.msg_max <= PAGE_SIZE and 0 <= k.topics.msg_max
+            and names_fit(k.topics) and messages_fit(k.topics))
+
+
+def fits(k: Kernel, pid: Word) -> bool:
+    return live(k, pid) and sizes_fit(k)
+
+
+def errno_of_call(k: Kernel, pid: Word, r: Regs) -> int:
+    errno, _, _ = spec_syscall.dispatch(k, pid, r, Choices(frames=()))
+    return errno
+
+
+def listed(call: str) -> tuple[int, ...]:
+    """E_SUCC and the errnos the ABI lists for the call (an unknown number: E_INVAL_CALLNR)."""
+    nr = CALLS[call]
+    return errors_of(nr) if call == "unknown" else (E_SUCC, *errors_of(nr))
+
+
+def one_of(x: z3.ExprRef | int, allowed: tuple[int, ...]) -> z3.BoolRef:
+    """x is one of the values allowed, said through x's branches: the errno a run answers
+    is an If over its paths whose leaves are constants, so the claim is decided leaf by
+    leaf (stated as one disjunction over the whole If, it took the solver minutes)."""
+    if isinstance(x, int):
+        return z3.BoolVal(x in allowed)
+    if z3.is_app_of(x, z3.Z3_OP_ITE):
+        return z3.simplify(z3.If(x.arg(0), one_of(x.arg(1), allowed), one_of(x.arg(2), allowed)))
+    if z3.is_int_value(x):
+        return z3.BoolVal(x.as_long() in allowed, x.ctx)
+    return z3.Or([x == e for e in allowed])
+
+
+def answers_listed(call: str) -> Goal:
+    """The spec's dispatcher answers the call only an errno the ABI lists for it."""
+    nr = CALLS[call]
+    k = unflatten(KERNEL, flatten(KERNEL, fresh(KERNEL, "k")))
+    r = unflatten(REGS, flatten(REGS, fresh(REGS, "r")))
+    pid = z3.BitVec("pid", 32)
+    case = run(fits, lambda: [k, pid])
+    # the call number: this one, or (unknown) none this layer runs
+    number = z3.And([r.eax != x for x in HERE]) if call == "unknown" else r.eax == nr
+    given = [number, case.result, *case.assumptions, wellformed(KERNEL, k), wellformed(REGS, r)]
+    out = run(errno_of_call, lambda: [k, pid, r], assume=given)
+    conclusion = z3.And(*out.obligations, one_of(out.result, listed(call)))
+    # pid's registers and bit, and the one subscription a call of pid's on topic ebx reads
+    keys = [z3.BV2Int(pid), (z3.BV2Int(pid), z3.BV2Int(r.ebx))]
+    inputs = {"k": Shown(KERNEL, k, lambda arr, model: 2, keys=keys), "pid": Shown(BVT(32), pid),
+              "r": Shown(REGS, r)}
+    return Goal([*given, *out.assumptions], conclusion, inputs, replay=replay_listed,
+                replay_extra={"call": call}, sizes=[k.topics.ntopic, k.topics.nsub, k.topics.name_max,
+                                                    k.topics.msg_max, k.topics.qlen_max])
+
+
+for _call in CALLS:
+    obligation(f"syscall.{_call}.errnos")(lambda _call=_call: answers_listed(_call))
+
+
+def replay_listed(impl: types.ModuleType | None, call: str, k: Kernel, pid: Word, r: Regs) -> None:
+    nr = CALLS[call]
+    if not fits(k, pid) or (r.eax in HERE if call == "unknown" else r.eax != nr):
+        raise InvalidCase("a name or a message longer than a page, a queued message longer than MSG_MAX, "
+                          "or not this call")
+    errno = errno_of_call(copy.deepcopy(k), pid, r)
+    assert errno in listed(call), f"{call} answered errno {errno}, which the ABI does not list for it"

@@ -1,0 +1,48 @@
+"""The errno obligations fail where the spec could answer an errno the ABI does not list
+for a call: each planted spec bug gets a counterexample, and its replay, run natively with
+the same bug, fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import spec.syscall as spec_syscall
+from proofs.obligation import check
+from proofs.syscall.errnos import answers_listed
+from spec.abi import E_EMPTY, E_SUCC
+from spec.topic import Topics, is_subscribed, stat
+
+
+def publish_error_unchecked(ts: Topics, privileged: bool, tid: int, n: int) -> int:
+    """No check before the copy: a message longer than a page reaches copyin (E_INVAL_ARG)."""
+    return E_SUCC
+
+
+def stat_refusing_an_empty_queue(ts: Topics, pid: int, tid: int) -> tuple[int, int, int, int, int]:
+    """A subscription with nothing queued answered E_EMPTY, as a receive would be."""
+    if is_subscribed(ts, pid, tid) and len(ts.subs[(pid, tid)].queue.items) == 0:
+        return E_EMPTY, 0, 0, 0, 0
+    return stat(ts, pid, tid)
+
+
+SPEC_BUGS: dict[str, tuple[str, str, Any]] = {
+    "publish_copies_before_the_size_check": ("pub", "publish_error", publish_error_unchecked),
+    "stat_refuses_an_empty_queue": ("stat", "topic_stat", stat_refusing_an_empty_queue),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(SPEC_BUGS))
+def test_a_spec_answering_an_unlisted_errno_fails_its_obligation_and_replay(
+        bug: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    call, name, broken = SPEC_BUGS[bug]
+    monkeypatch.setattr(spec_syscall, name, broken)
+    goal = answers_listed(call)
+    result = check(f"syscall.{call}.errnos", goal, timeout_s=120)
+    assert result.status == "counterexample", result.detail
+    assert "k = Kernel(" in result.detail
+    assert result.values is not None
+    with pytest.raises(AssertionError):
+        assert goal.replay is not None
+        goal.replay(impl=None, call=call, **result.values)
