@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import z3
 
-from .engine.values import concrete
+from .engine.display import concrete
 
 if TYPE_CHECKING:
     from .obligation import Goal
