@@ -36,9 +36,9 @@ def slots_ok(t: TopicTable, mb: Mailboxes) -> bool:
             and all(t.s_used[s] == (s in mb.queues) for s in range(t.nsub))
             and all(1 <= t.s_qlen[s] and mb.queues[s].capacity == t.s_qlen[s]
                     for s in range(t.nsub) if t.s_used[s])
-            and all(all(not (t.s_used[a] and t.s_used[b] and a != b and t.s_pid[a] == t.s_pid[b]
-                             and t.s_topic[a] == t.s_topic[b]) for b in range(t.nsub))
-                    for a in range(t.nsub)))
+            and all(all(not (t.s_used[b] and t.s_pid[a] == t.s_pid[b] and t.s_topic[a] == t.s_topic[b])
+                        for b in range(a + 1, t.nsub))
+                    for a in range(t.nsub) if t.s_used[a]))
 
 
 def queue_ok(mb: Mailboxes, q: int) -> bool:
