@@ -37,7 +37,8 @@ def _scalar_array(ty: ArrT, v: Any, model: z3.ModelRef, n: int) -> Any:
 def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | None = None,
              keys: list[Any] | None = None) -> Any:
     """The Python value that v denotes in model; arrays are read up to size(array) entries,
-    a map keyed by tuples at `keys` if given, else at the keys the model stores."""
+    a map keyed by tuples at `keys` if given, else at the keys the model stores, and a map
+    keyed by ints at its first size(map) keys and the int `keys`."""
 
     def ev(x: Any) -> Any:
         return model.eval(_lift_scalar(ty if isinstance(ty, IntT | BoolT | BVT) else INT, x),
@@ -85,8 +86,6 @@ def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | No
         return Map({i: concrete(ty.value, v.get(i), model, size) for i in sorted({*range(n), *named})
                     if z3.is_true(model.eval(z3.Select(v.present, i), model_completion=True))})
     raise TypeError(ty)
-
-
 
 
 def _model_keys(present: z3.ExprRef, model: z3.ModelRef) -> list[z3.ExprRef]:

@@ -14,8 +14,10 @@ case says why:
   longer than MSG_MAX).
 - E_MEM: these calls take no frame.
 
-With the refinement of each call (`syscall.<call>.refines`), the impl answers only these.
-The calls that take or give back frames are not here yet (docs/syscall.md).
+With the refinement of SYS_PUB, SYS_RECV and SYS_STAT (`syscall.<call>.refines`), the
+impl answers only these for them; for the other calls here, the differential tests check
+the impl against the spec. The calls that take or give back frames are not here yet
+(docs/syscall.md).
 """
 
 from __future__ import annotations
