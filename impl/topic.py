@@ -259,10 +259,15 @@ def topic_lookup(t: TopicTable, name: bytes) -> tuple[int, int]:
     return E_SUCC, t.ht[slot]
 
 
+def free_frames(c: ContainerTable, pid: int, frames: list[int], n: int) -> None:
+    """Give frames[0 .. n) back to pid's container, one by one."""
+    for i in range(n):
+        container_free(c, pid, frames[i])
+
+
 def drop_subscription(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> None:
     """End subscription slot s: its queue is destroyed, its frames go back to its pid."""
-    for i in range(t.s_npages[s]):
-        container_free(c, t.s_pid[s], t.s_frames[s][i])
+    free_frames(c, t.s_pid[s], t.s_frames[s], t.s_npages[s])
     queue_destroy(mq, s)
     t.t_nsubs[t.s_topic[s]] -= 1
     t.s_used[s] = False

@@ -9,7 +9,7 @@ from typing import Any
 
 import z3
 
-from .engine.values import ArrT, RecT, equal, fresh_name, ty_of_value
+from .engine.values import ArrT, RecT, equal, fresh_name, same_leaf, ty_of_value
 
 
 def equal_results(got: tuple[Any, ...], want: tuple[Any, ...]) -> z3.BoolRef:
@@ -17,14 +17,6 @@ def equal_results(got: tuple[Any, ...], want: tuple[Any, ...]) -> z3.BoolRef:
     if len(got) != len(want):
         raise ValueError(f"{len(got)} results against the spec's {len(want)}")
     return z3.And([equal(ty_of_value(w), g, w) for g, w in zip(got, want, strict=True)])
-
-
-def same_leaf(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
-    """Pointwise equality of two leaves, through every level of array."""
-    if z3.is_array(a):
-        k = z3.Const(fresh_name("j"), a.domain())
-        return z3.ForAll([k], same_leaf(z3.Select(a, k), z3.Select(b, k)))
-    return a == b
 
 
 def differs_only_at(ty: RecT, before: Any, after: Any, index: Any) -> z3.BoolRef:

@@ -120,6 +120,14 @@ def free(cs: Containers, pid: int, frame: int) -> tuple[int, Containers]:
                            owner=cs.owner.remove(frame))
 
 
+def free_all(cs: Containers, pid: int, frames: tuple[int, ...]) -> Containers:
+    """pid gives back `frames`, distinct frames it owns: what `free` of each of them, one
+    after the other, leaves (its usage falls by their number, none of them has an owner)."""
+    c = cs.live[pid]
+    return replace(cs, live=cs.live.set(pid, replace(c, usage=c.usage - len(frames))),
+                   owner=Map({f: o for f, o in cs.owner.items() if f not in frames}))
+
+
 def revoke(cs: Containers, pid: int) -> tuple[int, Containers]:
     """End a childless container: its frames are freed, its quota returns to its parent."""
     if pid == ROOT:

@@ -33,9 +33,8 @@ from spec.abi import (
     SYSTEM_PREFIX,
     Config,
 )
-from spec.container import Containers, can_consume
+from spec.container import Containers, can_consume, free_all
 from spec.container import alloc as container_alloc
-from spec.container import free as container_free
 from spec.map import Map
 from spec.message import NO_MESSAGE, Message, Queue, dequeue, empty_queue, enqueue, front
 
@@ -166,13 +165,6 @@ def subscriber_count(ts: Topics, tid: int) -> int:
     return sum(1 for key in ts.subs if key[1] == tid)
 
 
-def release_frames(cs: Containers, pid: int, frames: tuple[int, ...]) -> Containers:
-    """pid gives back the frames of a queue."""
-    for f in frames:
-        _, cs = container_free(cs, pid, f)
-    return cs
-
-
 def destroy(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
     """Remove topic tid, which pid must own, and every subscription to it: their queued
     messages are discarded and their queue pages go back to their subscribers."""
@@ -182,7 +174,7 @@ def destroy(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics
     if topic.reserved or topic.owner != pid:
         return E_PERM, ts, cs
     for sub_pid in subscribers(ts, tid):
-        cs = release_frames(cs, sub_pid, ts.subs[(sub_pid, tid)].frames)
+        cs = free_all(cs, sub_pid, ts.subs[(sub_pid, tid)].frames)
     subs = Map({key: s for key, s in ts.subs.items() if key[1] != tid})
     return E_SUCC, replace(ts, topics=ts.topics.remove(tid), subs=subs), cs
 
@@ -242,7 +234,7 @@ def unsubscribe(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, To
         return E_INVAL_TOPIC, ts, cs
     if not is_subscribed(ts, pid, tid):
         return E_NOT_SUBSCRIBED, ts, cs
-    cs = release_frames(cs, pid, ts.subs[(pid, tid)].frames)
+    cs = free_all(cs, pid, ts.subs[(pid, tid)].frames)
     return E_SUCC, replace(ts, subs=ts.subs.remove((pid, tid))), cs
 
 

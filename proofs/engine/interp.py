@@ -206,6 +206,18 @@ def function_ast(fn: Callable[..., Any]) -> ast.FunctionDef:
     return _ast_cache[code]
 
 
+def fold_loop(fn: Callable[..., Any]) -> ast.For:
+    """The loop that is all of fn's body (after its docstring): `for i in range(lo, hi):
+    ...`, returning nothing, whose iterations use nothing of each other's but what they
+    leave in the arguments (a fold, taken by its summary: `standins.ByInduction`)."""
+    body = [s for s in function_ast(fn).body
+            if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(body) != 1 or not isinstance(body[0], ast.For) or not isinstance(body[0].target, ast.Name) \
+            or body[0].orelse or not _is_range(body[0].iter):
+        raise Unsupported(f"{fn.__qualname__} is not one loop over a range")
+    return body[0]
+
+
 def _is_user_function(fn: Any) -> bool:
     mod = getattr(fn, "__module__", "") or ""
     return inspect.isfunction(fn) and not mod.startswith(("z3", "dataclasses", "typing"))
@@ -249,16 +261,39 @@ class Interp:
 
     def call(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
         node = function_ast(fn)
-        sig = inspect.signature(fn)
-        bound = sig.bind(*args, **kwargs)
-        bound.apply_defaults()
-        env = dict(bound.arguments)
-        frame = _Frame(env, fn.__globals__)
         try:
-            self.exec_block(node.body, frame)
+            self.exec_block(node.body, self.bind(fn, args, kwargs))
         except _Return as r:
             return r.value
         return None
+
+    @staticmethod
+    def bind(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> _Frame:
+        """The frame of a call of fn: its parameters bound to the arguments."""
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        return _Frame(dict(bound.arguments), fn.__globals__)
+
+    def loop_range(self, fn: Callable[..., Any], args: list[Any],
+                   kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """(index, lo, hi) of a fold's loop (`fold_loop`), its bounds read from the arguments:
+        the index a fresh constant of the bounds' sort."""
+        loop = fold_loop(fn)
+        assert isinstance(loop.target, ast.Name)
+        lo, hi = self._range(loop.iter, self.bind(fn, args, kwargs))
+        return self._index_var(loop.target.id, lo, hi)
+
+    def call_iteration(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any],
+                       index: Any) -> None:
+        """One iteration of a fold's loop, at `index`, on these arguments."""
+        loop = fold_loop(fn)
+        assert isinstance(loop.target, ast.Name)
+        try:
+            self.exec_block(loop.body, self.bind(fn, args, kwargs).bind(loop.target.id, index))
+        except _Return as r:
+            raise Unsupported(f"{fn.__qualname__}: a fold's iteration returns") from r
+        except _Break as b:
+            raise Unsupported(f"{fn.__qualname__}: a fold's iteration breaks") from b
 
     def summary(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A call: inlined where the caller may fork; summarised where it may not (a loop
@@ -1175,12 +1210,15 @@ PRUNE_TIMEOUT_MS = 2000
 
 
 def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
-        kwargs: dict[str, Any] | None = None, assume: list[z3.BoolRef] | None = None) -> Outcome:
+        kwargs: dict[str, Any] | None = None, assume: list[z3.BoolRef] | None = None,
+        iteration: Any = None) -> Outcome:
     """Evaluate fn symbolically on every path; make_args builds a fresh copy of the inputs.
 
     The inputs are rebuilt for every path because impl functions mutate their arguments.
     With `assume` (what the caller's obligation takes as given), a branch the assumptions
-    rule out is not explored: the result is then exact only where they hold.
+    rule out is not explored: the result is then exact only where they hold. With
+    `iteration`, fn is a fold (`fold_loop`) and only its loop's body runs, once, with the
+    loop's variable bound to that index.
     """
     decisions: list[bool] = []
     returned: list[tuple[z3.BoolRef, Any]] = []
@@ -1194,7 +1232,10 @@ def run(fn: Callable[..., Any], make_args: Callable[[], list[Any]],
         path = Path(decisions, assume, pruner, witnesses)
         args = make_args()
         try:
-            result = Interp(path).call(fn, args, dict(kwargs or {}))
+            if iteration is None:
+                result = Interp(path).call(fn, args, dict(kwargs or {}))
+            else:
+                result = Interp(path).call_iteration(fn, args, dict(kwargs or {}), iteration)
             outcome: Any = None
         except _Raised as exc:
             outcome = exc

@@ -538,6 +538,14 @@ def ite(c: Any, ty: Ty, a: Any, b: Any) -> Any:
     return unflatten(ty, leaves)
 
 
+def same_leaf(a: z3.ExprRef, b: z3.ExprRef) -> z3.BoolRef:
+    """Pointwise equality of two leaves, through every level of array."""
+    if z3.is_array(a):
+        k = z3.Const(fresh_name("j"), a.domain())
+        return z3.ForAll([k], same_leaf(z3.Select(a, k), z3.Select(b, k)))
+    return a == b
+
+
 def equal(ty: Ty, a: Any, b: Any) -> z3.BoolRef:
     """Value equality: pointwise on the visible part, never array extensionality."""
     if isinstance(ty, IntT | BoolT | BVT):
