@@ -26,6 +26,8 @@ from proofs import x86 as proofs_x86
 from proofs.obligation import Goal, Result, check
 from proofs.runner import TIMEOUT_S, limit
 from proofs.syscall.refines import refines as syscall_refines
+from proofs.topic.frames import OPERATIONS as FRAMES_OPS
+from proofs.topic.frames import refines as frames_refines
 from proofs.topic.privilege import RULES, refused
 from proofs.topic.refines import OPERATIONS as REGISTRY_REFINES
 from proofs.topic.refines import refines as registry_refines
@@ -267,6 +269,12 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
         ("    if cap < len(data):\n        return E_MSGSIZE", "    if cap < 0:\n        return E_MSGSIZE")]),
     "receive_dequeues_the_first_slot": ("topic.receive.refines", [
         ("    queue_dequeue(mq, s)\n", "    queue_dequeue(mq, 0)\n")]),
+    # queue pages not returned: the subscription ends, its frames stay charged
+    "unsubscribe_returns_no_queue_pages": ("topic.unsubscribe.refines", [
+        ("    free_frames(c, t.s_pid[s], t.s_frames[s], t.s_npages[s])\n", "")]),
+    "free_frames_keeps_the_last_frame": ("topic.unsubscribe.refines", [
+        ("    for i in range(n):\n        container_free(c, pid, frames[i])",
+         "    for i in range(n - 1):\n        container_free(c, pid, frames[i])")]),
     "publish_ignores_the_reserved_mark": ("topic.publish.privilege", [
         ("    if (t.t_flags[tid] & T_RESERVED) != 0 and not privileged:\n        return E_PERM\n", "")]),
 }
@@ -275,6 +283,7 @@ TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     **{f"topic.{op}.refines": (lambda impl, op=op: registry_refines(op, impl)) for op in REGISTRY_REFINES},
     **{f"topic.{op}.refines": (lambda impl, op=op: subscription_refines(op, impl))
        for op in SUBSCRIPTION_OPS},
+    **{f"topic.{op}.refines": (lambda impl, op=op: frames_refines(op, impl)) for op in FRAMES_OPS},
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
     **{f"topic.registry_{op}.{kind}": (lambda impl, key=(op, kind): registry_goal(key, impl))
        for op, kind in REGISTRY_OPS},

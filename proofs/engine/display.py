@@ -80,10 +80,14 @@ def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | No
             return Map({concrete(ty.key, k, model): concrete(ty.value, v.get(k), model, size, keys)
                         for k in at})
         n = size(v) if size else 0
-        # the first n keys, and the int keys the goal reads
+        # the first n keys, the int keys the goal reads, and the keys the model stores
         named = [model.eval(k, model_completion=True).as_long()
                  for k in keys or [] if not isinstance(k, tuple)]
-        return Map({i: concrete(ty.value, v.get(i), model, size) for i in sorted({*range(n), *named})
+        try:
+            stored = [k.as_long() for k in _model_keys(v.present, model) if z3.is_int_value(k)]
+        except ValueError:  # a membership the model does not give as a table
+            stored = []
+        return Map({i: concrete(ty.value, v.get(i), model, size) for i in sorted({*range(n), *named, *stored})
                     if z3.is_true(model.eval(z3.Select(v.present, i), model_completion=True))})
     raise TypeError(ty)
 

@@ -42,7 +42,7 @@ from ..message import SpecMailboxes
 from ..message import abstract as abstract_mailboxes
 from ..message import table_ok as queues_ok
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from . import delivery, privilege, refines, subscriptions  # noqa: F401 - their obligations are the layer's
+from . import delivery, frames, privilege, refines, subscriptions  # noqa: F401 - their obligations are the layer's
 from .abstraction import abstract_over, mailboxes_ok, queues_kept, slots_ok
 from .registry import TOPIC_TABLE, errno_of, hashes_ok, registry_ok, table_size
 
@@ -67,13 +67,13 @@ def subscription_ok(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> b
 def table_ok(t: TopicTable, mq: MsgTable, c: ContainerTable) -> bool:
     """The representation invariant of the topic layer over the layers below."""
     used = [s for s in range(t.nsub) if t.s_used[s]]
-    frames = [t.s_frames[s][i] for s in used for i in range(t.s_npages[s])]
+    queue_frames = [t.s_frames[s][i] for s in used for i in range(t.s_npages[s])]
     return (1 <= t.ntopic and 0 <= t.nsub and t.qlen_max == mq.qlen_max and 1 <= t.page_size
             and queues_ok(mq) and slots_ok(t, abstract_mailboxes(mq))  # first: abstracting reads its queues
             and queues_kept(t, abstract_mailboxes(mq))
             and registry_ok(t) and hashes_ok(t)
             and all(subscription_ok(t, mq, c, s) for s in used)
-            and len(set(frames)) == len(frames))
+            and len(set(queue_frames)) == len(queue_frames))
 
 
 # -- obligations over the layers' specs ------------------------------------------------------

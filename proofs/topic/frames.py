@@ -1,0 +1,153 @@
+"""The operations that give queue frames back to the container layer, proved to refine the
+spec's over the message and container layers' specs: unsubscribe.
+
+`topic.<op>.refines`: for every topic table, every state of the message layer's spec and
+every state of the container layer's spec below it in which the slots agree with the
+queues (`abstraction.slots_ok`, `mailboxes_ok`) and every used slot's frames are distinct
+frames its pid owns (`frames_owned`), `topic_<op>` answers the spec's errno, and the
+abstract topics and the containers after it are the spec's after it.
+
+The impl gives a queue's frames back one `container_free` at a time (`free_frames`); the
+spec gives them back at once (`spec.container.free_all`). The loop is taken by induction
+(`engine.standins.ByInduction`) with the summary `frames_freed`: after i iterations, the
+first i frames are given back at once. Each call proves the summary's base and step in
+its own state; neither the loop nor the number of frames is unrolled.
+"""
+
+from __future__ import annotations
+
+import copy
+import types
+from typing import Any
+
+import z3
+
+import impl.topic as impl_topic
+import spec.container as spec_container
+import spec.topic as spec_topic
+from impl.topic import TopicTable
+from spec.abi import Config
+from spec.container import Containers
+from spec.message import mailboxes
+from spec.topic import Topics
+
+from ..container import INTERFACE as CONTAINER_INTERFACE
+from ..container import SpecContainers
+from ..engine.interp import run
+from ..engine.standins import ByInduction
+from ..engine.values import INT, RecT, equal, flatten, fresh, unflatten, wellformed
+from ..layer import over
+from ..message import INTERFACE as MESSAGE_INTERFACE
+from ..message import SpecMailboxes
+from ..obligation import Goal, InvalidCase, Shown, obligation
+from .abstraction import abstract_over, mailboxes_ok, slots_ok
+from .registry import TOPIC_TABLE, table_size
+
+MAILBOXES = RecT(SpecMailboxes)
+CONTAINERS = RecT(SpecContainers)
+TOPICS = RecT(Topics)
+CONTAINER_STATE = RecT(Containers)
+
+
+def frames_owned(t: TopicTable, cs: Containers) -> bool:
+    """Every used slot's pid has a container, and the slot's frames are distinct frames
+    that pid owns (the invariant's `subscription_ok`, over the container layer's spec)."""
+    return all(t.s_pid[s] in cs.live
+               and all(t.s_frames[s][i] in cs.owner and cs.owner[t.s_frames[s][i]] == t.s_pid[s]
+                       for i in range(t.s_npages[s]))
+               and all(all(t.s_frames[s][i] != t.s_frames[s][j] for j in range(i + 1, t.s_npages[s]))
+                       for i in range(t.s_npages[s]))
+               for s in range(t.nsub) if t.s_used[s])
+
+
+def case(t: TopicTable, mq: SpecMailboxes, c: SpecContainers) -> bool:
+    """The part of the invariant these goals take."""
+    return slots_ok(t, mq.mb) and mailboxes_ok(mq.mb) and frames_owned(t, c.cs)
+
+
+def frames_freed(i: int, c: SpecContainers, pid: int, frames: list[int], n: int) -> None:
+    """`free_frames` after its first i iterations: frames[0 .. i) given back at once."""
+    c.cs = spec_container.free_all(c.cs, pid, tuple(frames[j] for j in range(i)))
+
+
+def interface(impl: types.ModuleType) -> dict[str, Any]:
+    """The layers below as their specs, and impl's loop of frees by its summary."""
+    containers = {name: f for name, f in CONTAINER_INTERFACE.items() if name in impl.__dict__}
+    return {**MESSAGE_INTERFACE, **containers, "free_frames": ByInduction(impl.free_frames, frames_freed)}
+
+
+def spec_unsubscribe(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
+    return spec_topic.unsubscribe(ts, cs, pid, tid)
+
+
+# operation: (the spec's, its arguments after the states, with their types)
+OPERATIONS: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
+    "unsubscribe": (spec_unsubscribe, (("pid", INT), ("tid", INT))),
+}
+
+
+def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
+    """impl's topic_<op> over the two specs below answers the spec's errno, and leaves the
+    abstract topics and the containers as the spec's <op> leaves them."""
+    spec_op, names = OPERATIONS[op]
+    t_leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
+    mq_leaves = flatten(MAILBOXES, fresh(MAILBOXES, "mq"))
+    c_leaves = flatten(CONTAINERS, fresh(CONTAINERS, "c"))
+    args = [fresh(ty, name) for name, ty in names]
+    t0, mq0, c0 = (unflatten(TOPIC_TABLE, t_leaves), unflatten(MAILBOXES, mq_leaves),
+                   unflatten(CONTAINERS, c_leaves))
+    given = run(case, lambda: [t0, mq0, c0])
+    with over(impl, interface(impl)):
+        out = run(getattr(impl, f"topic_{op}"),
+                  lambda: [unflatten(TOPIC_TABLE, t_leaves), unflatten(MAILBOXES, mq_leaves),
+                           unflatten(CONTAINERS, c_leaves), *args])
+    t1, mq1, c1 = out.args[0], out.args[1], out.args[2]
+    before = run(abstract_over, lambda: [t0, mq0.mb])
+    after = run(abstract_over, lambda: [t1, mq1.mb])
+    want = run(spec_op, lambda: [before.result, c0.cs, *args])
+    err, want_ts, want_cs = want.result
+    conclusion = z3.And(*given.obligations, *out.obligations, *before.obligations, *after.obligations,
+                        *want.obligations, out.result == err, equal(TOPICS, after.result, want_ts),
+                        equal(CONTAINER_STATE, c1.cs, want_cs))
+    hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0), wellformed(MAILBOXES, mq0),
+            wellformed(CONTAINERS, c0), *[wellformed(ty, a) for (_, ty), a in zip(names, args, strict=True)],
+            *out.assumptions, *before.assumptions, *after.assumptions, *want.assumptions]
+    size = table_size(t0)
+    inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(MAILBOXES, mq0, size),
+              "c": Shown(CONTAINERS, c0, size)}
+    inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
+    return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
+                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max],
+                admissible=lambda v: case(v["t"], v["mq"], v["c"]), example=boot_example(op))
+
+
+for _op in OPERATIONS:
+    obligation(f"topic.{_op}.refines")(lambda impl=impl_topic, _op=_op: refines(_op, impl))
+
+
+def boot_example(op: str) -> dict[str, Any]:
+    """The tables at boot over the two specs at boot, the arguments zero: a case of every
+    goal here."""
+    cfg = Config()
+    _, names = OPERATIONS[op]
+    lower = SpecContainers(spec_container.boot(cfg, cfg.ROOT_QUOTA), choices=[0], taken=0)
+    return {"t": impl_topic.topic_init(cfg), "mq": SpecMailboxes(mailboxes(cfg)), "c": lower,
+            **{name: 0 for name, _ in names}}
+
+
+def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes,
+                   c: SpecContainers, **kw: Any) -> None:
+    """The case natively: the impl over the two specs, against the spec."""
+    module = impl or impl_topic
+    spec_op, names = OPERATIONS[op]
+    if not case(t, mq, c):
+        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, or a "
+                          "slot's frames are not distinct frames its pid owns")
+    args = [kw[name] for name, _ in names]
+    err, want_ts, want_cs = spec_op(abstract_over(copy.deepcopy(t), copy.deepcopy(mq.mb)), c.cs, *args)
+    with over(module, interface(module)):
+        got = getattr(module, f"topic_{op}")(t, mq, c, *args)
+    assert got == err, f"{op} answered {got}, the spec {err}"
+    got_ts = abstract_over(t, mq.mb)
+    assert got_ts == want_ts, f"after {op}: {got_ts}, the spec's {want_ts}"
+    assert c.cs == want_cs, f"after {op}, the containers: {c.cs}, the spec's {want_cs}"
