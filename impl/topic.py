@@ -265,13 +265,25 @@ def free_frames(c: ContainerTable, pid: int, frames: list[int], n: int) -> None:
         container_free(c, pid, frames[i])
 
 
-def drop_subscription(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> None:
-    """End subscription slot s: its queue is destroyed, its frames go back to its pid."""
+def end_subscription(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> None:
+    """Free subscription slot s: its queue is destroyed, its frames go back to its pid."""
     free_frames(c, t.s_pid[s], t.s_frames[s], t.s_npages[s])
     queue_destroy(mq, s)
-    t.t_nsubs[t.s_topic[s]] -= 1
-    t.s_used[s] = False
     t.s_npages[s] = 0
+    t.s_used[s] = False
+
+
+def drop_subscription(t: TopicTable, mq: MsgTable, c: ContainerTable, s: int) -> None:
+    """End subscription slot s, one subscriber fewer for its topic."""
+    t.t_nsubs[t.s_topic[s]] -= 1
+    end_subscription(t, mq, c, s)
+
+
+def end_subscriptions(t: TopicTable, mq: MsgTable, c: ContainerTable, tid: int) -> None:
+    """End every subscription to tid (its count is the caller's)."""
+    for s in range(t.nsub):
+        if t.s_used[s] and t.s_topic[s] == tid:
+            end_subscription(t, mq, c, s)
 
 
 def topic_destroy(t: TopicTable, mq: MsgTable, c: ContainerTable, pid: int, tid: int) -> int:
@@ -280,9 +292,8 @@ def topic_destroy(t: TopicTable, mq: MsgTable, c: ContainerTable, pid: int, tid:
         return E_INVAL_TOPIC
     if (t.t_flags[tid] & T_RESERVED) != 0 or t.t_owner[tid] != pid:
         return E_PERM
-    for s in range(t.nsub):
-        if t.s_used[s] and t.s_topic[s] == tid:
-            drop_subscription(t, mq, c, s)
+    end_subscriptions(t, mq, c, tid)
+    t.t_nsubs[tid] = 0
     uninstall(t, tid)
     return E_SUCC
 

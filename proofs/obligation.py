@@ -58,8 +58,9 @@ class Shown:
     ty: Ty
     value: Any
     size: Callable[[Any, z3.ModelRef], int] | None = None
-    # the keys to show of a map keyed by tuples, where the goal reads it at these alone
-    keys: list[Any] | None = None
+    # the keys to show of a map keyed by tuples, where the goal reads it at these alone; of
+    # a map keyed by ints, besides its first few (a list, or a function of the model)
+    keys: list[Any] | Callable[[z3.ModelRef], list[Any]] | None = None
 
 
 @dataclasses.dataclass

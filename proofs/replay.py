@@ -24,7 +24,8 @@ def concretize(goal: Goal, model: z3.ModelRef) -> dict[str, Any]:
     out = {}
     for key, shown in goal.inputs.items():
         size = (lambda arr, _s=shown: _s.size(arr, model)) if shown.size else None
-        out[key] = concrete(shown.ty, shown.value, model, size, shown.keys)
+        keys = shown.keys(model) if callable(shown.keys) else shown.keys
+        out[key] = concrete(shown.ty, shown.value, model, size, keys)
     return out
 
 

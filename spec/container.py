@@ -128,6 +128,15 @@ def free_all(cs: Containers, pid: int, frames: tuple[int, ...]) -> Containers:
                    owner=Map({f: o for f, o in cs.owner.items() if f not in frames}))
 
 
+def free_each(cs: Containers, frames: Map[int, tuple[int, ...]]) -> Containers:
+    """Every pid p of `frames` gives back frames[p], distinct frames it owns: `free_all` of
+    each, in any order."""
+    live = Map({p: replace(c, usage=c.usage - len(frames[p])) if p in frames else c
+                for p, c in cs.live.items()})
+    owner = Map({f: o for f, o in cs.owner.items() if not (o in frames and f in frames[o])})
+    return replace(cs, live=live, owner=owner)
+
+
 def revoke(cs: Containers, pid: int) -> tuple[int, Containers]:
     """End a childless container: its frames are freed, its quota returns to its parent."""
     if pid == ROOT:

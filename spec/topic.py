@@ -33,7 +33,7 @@ from spec.abi import (
     SYSTEM_PREFIX,
     Config,
 )
-from spec.container import Containers, can_consume, free_all
+from spec.container import Containers, can_consume, free_all, free_each
 from spec.container import alloc as container_alloc
 from spec.map import Map
 from spec.message import NO_MESSAGE, Message, Queue, dequeue, empty_queue, enqueue, front
@@ -173,10 +173,9 @@ def destroy(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics
     topic = ts.topics[tid]
     if topic.reserved or topic.owner != pid:
         return E_PERM, ts, cs
-    for sub_pid in subscribers(ts, tid):
-        cs = free_all(cs, sub_pid, ts.subs[(sub_pid, tid)].frames)
+    ended = Map({key[0]: s.frames for key, s in ts.subs.items() if key[1] == tid})
     subs = Map({key: s for key, s in ts.subs.items() if key[1] != tid})
-    return E_SUCC, replace(ts, topics=ts.topics.remove(tid), subs=subs), cs
+    return E_SUCC, replace(ts, topics=ts.topics.remove(tid), subs=subs), free_each(cs, ended)
 
 
 # -- subscriptions --------------------------------------------------------------------------

@@ -275,6 +275,13 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
     "free_frames_keeps_the_last_frame": ("topic.unsubscribe.refines", [
         ("    for i in range(n):\n        container_free(c, pid, frames[i])",
          "    for i in range(n - 1):\n        container_free(c, pid, frames[i])")]),
+    "destroy_returns_no_queue_pages": ("topic.destroy.refines", [
+        ("        if t.s_used[s] and t.s_topic[s] == tid:\n            end_subscription(t, mq, c, s)\n",
+         "        if t.s_used[s] and t.s_topic[s] == tid:\n            queue_destroy(mq, s)\n"
+         "            t.s_used[s] = False\n")]),
+    "destroy_spares_the_last_slot": ("topic.destroy.refines", [
+        ("    for s in range(t.nsub):\n        if t.s_used[s] and t.s_topic[s] == tid:\n",
+         "    for s in range(t.nsub - 1):\n        if t.s_used[s] and t.s_topic[s] == tid:\n")]),
     "publish_ignores_the_reserved_mark": ("topic.publish.privilege", [
         ("    if (t.t_flags[tid] & T_RESERVED) != 0 and not privileged:\n        return E_PERM\n", "")]),
 }

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import copy
 import types
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import z3
@@ -28,6 +30,7 @@ import spec.topic as spec_topic
 from impl.topic import TopicTable
 from spec.abi import Config
 from spec.container import Containers
+from spec.map import Map
 from spec.message import mailboxes
 from spec.topic import Topics
 
@@ -70,19 +73,43 @@ def frames_freed(i: int, c: SpecContainers, pid: int, frames: list[int], n: int)
     c.cs = spec_container.free_all(c.cs, pid, tuple(frames[j] for j in range(i)))
 
 
+def ending(t: TopicTable, i: int, tid: int, s: int) -> bool:
+    """Slot s is one `end_subscriptions(t, ..., tid)` has ended in its first i iterations."""
+    return 0 <= s and s < i and t.s_used[s] and t.s_topic[s] == tid
+
+
+def subscriptions_ended(i: int, t: TopicTable, mq: SpecMailboxes, c: SpecContainers, tid: int) -> None:
+    """`end_subscriptions` after its first i iterations: every subscription to tid in a slot
+    below i ended, its frames given back (all at once), its queue destroyed, its slot free."""
+    ended = Map({t.s_pid[s]: tuple(t.s_frames[s][j] for j in range(t.s_npages[s]))
+                 for s in range(i) if ending(t, i, tid, s)})
+    c.cs = spec_container.free_each(c.cs, ended)
+    mq.mb = replace(mq.mb, queues=Map({q: x for q, x in mq.mb.queues.items() if not ending(t, i, tid, q)}))
+    for s in range(t.nsub):
+        t.s_npages[s] = 0 if ending(t, i, tid, s) else t.s_npages[s]
+        t.s_used[s] = t.s_used[s] and not ending(t, i, tid, s)
+
+
 def interface(impl: types.ModuleType) -> dict[str, Any]:
-    """The layers below as their specs, and impl's loop of frees by its summary."""
+    """The layers below as their specs, and impl's loops over frames and over slots by
+    their summaries."""
     containers = {name: f for name, f in CONTAINER_INTERFACE.items() if name in impl.__dict__}
-    return {**MESSAGE_INTERFACE, **containers, "free_frames": ByInduction(impl.free_frames, frames_freed)}
+    return {**MESSAGE_INTERFACE, **containers, "free_frames": ByInduction(impl.free_frames, frames_freed),
+            "end_subscriptions": ByInduction(impl.end_subscriptions, subscriptions_ended)}
 
 
 def spec_unsubscribe(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
     return spec_topic.unsubscribe(ts, cs, pid, tid)
 
 
+def spec_destroy(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
+    return spec_topic.destroy(ts, cs, pid, tid)
+
+
 # operation: (the spec's, its arguments after the states, with their types)
 OPERATIONS: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
     "unsubscribe": (spec_unsubscribe, (("pid", INT), ("tid", INT))),
+    "destroy": (spec_destroy, (("pid", INT), ("tid", INT))),
 }
 
 
@@ -112,13 +139,42 @@ def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0), wellformed(MAILBOXES, mq0),
             wellformed(CONTAINERS, c0), *[wellformed(ty, a) for (_, ty), a in zip(names, args, strict=True)],
             *out.assumptions, *before.assumptions, *after.assumptions, *want.assumptions]
-    size = table_size(t0)
+    size = frames_size(t0)
     inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(MAILBOXES, mq0, size),
-              "c": Shown(CONTAINERS, c0, size)}
+              "c": Shown(CONTAINERS, c0, size, keys=lambda model: [*args, *owners_and_frames(t0, model)])}
     inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
     return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
                 replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max],
                 admissible=lambda v: case(v["t"], v["mq"], v["c"]), example=boot_example(op))
+
+
+SHOWN_FRAMES = 64  # a counterexample shows at most this many frames of a slot
+
+
+def _value(model: z3.ModelRef, x: Any) -> int:
+    return int(model.eval(x, model_completion=True).as_long())
+
+
+def frames_size(t: TopicTable) -> Callable[[Any, z3.ModelRef], int]:
+    """The tables' sizes as `table_size` has them, but a slot's frames as many as it holds."""
+    size = table_size(t)
+
+    def frames(arr: Any, model: z3.ModelRef) -> int:
+        parent = getattr(arr, "parent", None)
+        if parent is not None and parent[0].leaves[0].eq(t.s_frames.leaves[0]):
+            return max(0, min(_value(model, t.s_npages.get(parent[1])), SHOWN_FRAMES))
+        return size(arr, model)
+
+    return frames
+
+
+def owners_and_frames(t: TopicTable, model: z3.ModelRef) -> list[Any]:
+    """The pids and frames of the slots, as the model has them: the keys of the containers'
+    maps that a counterexample must show."""
+    slots = range(max(0, min(_value(model, t.nsub), SHOWN_FRAMES)))
+    return [*(t.s_pid.get(s) for s in slots),
+            *(t.s_frames.get(s).get(j) for s in slots
+              for j in range(max(0, min(_value(model, t.s_npages.get(s)), SHOWN_FRAMES))))]
 
 
 for _op in OPERATIONS:
