@@ -337,6 +337,12 @@ SYSCALL_REFINES_BUGS: dict[str, tuple[str, list[Edit]]] = {
         "    if err != E_SUCC:\n        return answer(k, pid, err)\n"
         "    syscall_set_retval1(k.uctx, tf, u32(queued))",
         "    syscall_set_retval1(k.uctx, tf, u32(queued))")]),
+    "topic_destroy_reads_the_topic_from_ecx": ("topic_destroy", [(
+        "    tid = syscall_get_arg2(k.uctx, tf_of(pid))\n    return answer(k, pid, topic_destroy(",
+        "    tid = syscall_get_arg3(k.uctx, tf_of(pid))\n    return answer(k, pid, topic_destroy(")]),
+    "unsub_answers_success_whatever_happened": ("unsub", [(
+        "    return answer(k, pid, topic_unsubscribe(k.t, k.mq, k.c, int(pid), int(tid)))",
+        "    topic_unsubscribe(k.t, k.mq, k.c, int(pid), int(tid))\n    return answer(k, pid, E_SUCC)")]),
 }
 
 

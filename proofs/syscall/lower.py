@@ -10,13 +10,13 @@ kernel record with that record in place of each lower table (`t`, `mq`, `c` and 
 all name it), beside the impl's own trap frames and privileged bits.
 
 The calls proved over this interface read and write no other lower-layer function: those
-that take frames (SYS_MMAP, SYS_SUB) or give them back (SYS_MUNMAP, SYS_UNSUB,
-SYS_TOPIC_DESTROY) are bound to `not_over_the_specs`, which no proof here reaches.
+that take frames (SYS_MMAP, SYS_SUB) or give a user page back (SYS_MUNMAP) are bound to
+`not_over_the_specs`, which no proof here reaches.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 import spec.topic as spec_topic
@@ -117,6 +117,18 @@ def spec_topic_stat(low: SpecLower, mq: SpecLower, pid: int, tid: int) -> tuple[
     return spec_topic.stat(low.topics, pid, tid)
 
 
+def spec_topic_unsubscribe(low: SpecLower, mq: SpecLower, c: SpecLower, pid: int, tid: int) -> int:
+    err, low.topics, cs = spec_topic.unsubscribe(low.topics, low.vm.containers, pid, tid)
+    low.vm = replace(low.vm, containers=cs)
+    return err
+
+
+def spec_topic_destroy(low: SpecLower, mq: SpecLower, c: SpecLower, pid: int, tid: int) -> int:
+    err, low.topics, cs = spec_topic.destroy(low.topics, low.vm.containers, pid, tid)
+    low.vm = replace(low.vm, containers=cs)
+    return err
+
+
 # -- the VM layer's interface --------------------------------------------------------------------
 
 
@@ -137,7 +149,8 @@ INTERFACE = {
     "topic_live": spec_topic_live, "topic_create": spec_topic_create, "topic_lookup": spec_topic_lookup,
     "topic_publish_error": spec_topic_publish_error, "topic_publish": spec_topic_publish,
     "topic_peek": spec_topic_peek, "topic_receive": spec_topic_receive, "topic_stat": spec_topic_stat,
+    "topic_unsubscribe": spec_topic_unsubscribe, "topic_destroy": spec_topic_destroy,
     "pt_copyin": spec_pt_copyin, "pt_copyout": spec_pt_copyout,
-    **dict.fromkeys(("topic_destroy", "topic_subscribe", "topic_unsubscribe", "map_page", "unmap_page",
+    **dict.fromkeys(("topic_subscribe", "map_page", "unmap_page",
                      "get_pdir_entry", "get_ptbl_entry_by_va", "container_can_consume"), not_over_the_specs),
 }

@@ -31,7 +31,7 @@ import impl.syscall as impl_syscall
 import spec.syscall as spec_syscall
 from impl.syscall import tf_of
 from impl.x86 import TF_SIZE, syscall_get_arg1
-from spec.abi import SYS_PUB, SYS_RECV, SYS_STAT
+from spec.abi import SYS_PUB, SYS_RECV, SYS_STAT, SYS_TOPIC_DESTROY, SYS_UNSUB
 from spec.map import Map
 from spec.syscall import Choices, Kernel, Regs, answered
 from spec.topic import Topics
@@ -45,7 +45,8 @@ from ..obligation import Goal, InvalidCase, Shown, obligation
 from . import abstract_regs, kernel_size, outside_frame
 from .lower import INTERFACE, SpecKernel
 
-CALLS = {"pub": SYS_PUB, "recv": SYS_RECV, "stat": SYS_STAT}
+CALLS = {"pub": SYS_PUB, "recv": SYS_RECV, "stat": SYS_STAT, "unsub": SYS_UNSUB,
+         "topic_destroy": SYS_TOPIC_DESTROY}
 KERNEL = RecT(SpecKernel)
 REGS = RecT(Regs)
 
@@ -98,9 +99,12 @@ def refines(call: str, impl: types.ModuleType = impl_syscall) -> Goal:
         k1.uctx.length == k0.uctx.length, z3.Implies(apart.result, k1.uctx.get(a) == k0.uctx.get(a)))
     facts = [*out.assumptions, *regs0.assumptions, *regs1.assumptions, *view.assumptions,
              *want.assumptions, *apart.assumptions]
-    # the one subscription a call of pid's on topic ebx reads: shown where a model has it
-    at = (z3.BV2Int(pid), z3.BV2Int(regs0.result.ebx))
-    inputs = {"k": Shown(KERNEL, k0, kernel_size(k0), keys=[at]), "pid": Shown(BVT(32), pid),
+    # the one subscription a call of pid's on topic ebx reads, and the maps' entries at pid
+    # and at the topics in ebx and ecx: shown where a model has them
+    r0 = regs0.result
+    at = (z3.BV2Int(pid), z3.BV2Int(r0.ebx))
+    keys = [at, z3.BV2Int(pid), z3.BV2Int(r0.ebx), z3.BV2Int(r0.ecx)]
+    inputs = {"k": Shown(KERNEL, k0, kernel_size(k0), keys=keys), "pid": Shown(BVT(32), pid),
               "a": Shown(BVT(32), a)}
     sizes = [z3.BV2Int(pid), z3.BV2Int(k0.uctx.length) - (z3.BV2Int(pid) + 1) * TF_SIZE]
     return Goal([*given, wellformed(KERNEL, k0), *facts], conclusion, inputs, replay=replay_refines,
