@@ -11,8 +11,9 @@ import pytest
 import spec.syscall as spec_syscall
 from proofs.obligation import check
 from proofs.syscall.errnos import answers_listed
-from spec.abi import E_EMPTY, E_SUCC
-from spec.topic import Topics, is_subscribed, stat
+from spec.abi import E_EMPTY, E_INVAL_ARG, E_SUCC
+from spec.container import Containers
+from spec.topic import Topics, destroy, is_subscribed, stat
 
 
 def publish_error_unchecked(ts: Topics, privileged: bool, tid: int, n: int) -> int:
@@ -27,7 +28,17 @@ def stat_refusing_an_empty_queue(ts: Topics, pid: int, tid: int) -> tuple[int, i
     return stat(ts, pid, tid)
 
 
+def destroy_refusing_a_reserved_topic_as_a_bad_argument(ts: Topics, cs: Containers, pid: int,
+                                                        tid: int) -> tuple[int, Topics, Containers]:
+    """A reserved topic refused with E_INVAL_ARG rather than E_PERM."""
+    if tid in ts.topics and ts.topics[tid].reserved:
+        return E_INVAL_ARG, ts, cs
+    return destroy(ts, cs, pid, tid)
+
+
 SPEC_BUGS: dict[str, tuple[str, str, Any]] = {
+    "destroy_refuses_a_reserved_topic_as_a_bad_argument": (
+        "topic_destroy", "topic_destroy", destroy_refusing_a_reserved_topic_as_a_bad_argument),
     "publish_copies_before_the_size_check": ("pub", "publish_error", publish_error_unchecked),
     "stat_refuses_an_empty_queue": ("stat", "topic_stat", stat_refusing_an_empty_queue),
 }

@@ -12,12 +12,12 @@ case says why:
   keeps both within a page (docs/abi.md), and every queued message within MSG_MAX is the
   topic layer's invariant (`topic.publish.invariant` keeps it: no message in a queue is
   longer than MSG_MAX).
-- E_MEM: these calls take no frame.
+- E_MEM: these calls take no frame (SYS_UNSUB and SYS_TOPIC_DESTROY give frames back).
 
-With the refinement of SYS_PUB, SYS_RECV and SYS_STAT (`syscall.<call>.refines`), the
-impl answers only these for them; for the other calls here, the differential tests check
-the impl against the spec. The calls that take or give back frames are not here yet
-(docs/syscall.md).
+With the refinement of SYS_PUB, SYS_RECV, SYS_STAT, SYS_UNSUB and SYS_TOPIC_DESTROY
+(`syscall.<call>.refines`), the impl answers only these for them; for the other calls
+here, the differential tests check the impl against the spec. The calls that take frames
+or give a user page back are not here yet (docs/syscall.md).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ from spec.abi import (
     SYS_RECV,
     SYS_STAT,
     SYS_TOPIC_CREATE,
+    SYS_TOPIC_DESTROY,
     SYS_TOPIC_LOOKUP,
+    SYS_UNSUB,
     SYS_YIELD,
     errors_of,
 )
@@ -49,7 +51,8 @@ from ..obligation import Goal, InvalidCase, Shown, obligation
 from . import HERE
 
 CALLS = {"yield": SYS_YIELD, "topic_create": SYS_TOPIC_CREATE, "topic_lookup": SYS_TOPIC_LOOKUP,
-         "pub": SYS_PUB, "recv": SYS_RECV, "stat": SYS_STAT, "unknown": 0xFFFF}
+         "topic_destroy": SYS_TOPIC_DESTROY, "unsub": SYS_UNSUB, "pub": SYS_PUB, "recv": SYS_RECV,
+         "stat": SYS_STAT, "unknown": 0xFFFF}
 KERNEL = RecT(Kernel)
 REGS = RecT(Regs)
 PAGE_SIZE = 1 << PAGE_SHIFT
@@ -129,8 +132,9 @@ def answers_listed(call: str) -> Goal:
     prune = run(pruning_case, lambda: [k, pid])
     out = run(errno_of_call, lambda: [k, pid, r], assume=[number, prune.result, *prune.assumptions])
     conclusion = z3.And(*out.obligations, one_of(out.result, listed(call)))
-    # pid's registers and bit, and the one subscription a call of pid's on topic ebx reads
-    keys = [z3.BV2Int(pid), (z3.BV2Int(pid), z3.BV2Int(r.ebx))]
+    # pid's registers and bit, the topic in ebx, and the one subscription a call of pid's
+    # on topic ebx reads
+    keys = [z3.BV2Int(pid), z3.BV2Int(r.ebx), (z3.BV2Int(pid), z3.BV2Int(r.ebx))]
     inputs = {"k": Shown(KERNEL, k, lambda arr, model: 2, keys=keys), "pid": Shown(BVT(32), pid),
               "r": Shown(REGS, r)}
     return Goal([*given, *out.assumptions], conclusion, inputs, replay=replay_listed,
