@@ -28,6 +28,7 @@ from proofs.runner import TIMEOUT_S, limit
 from proofs.syscall.refines import refines as syscall_refines
 from proofs.topic.frames import OPERATIONS as FRAMES_OPS
 from proofs.topic.frames import refines as frames_refines
+from proofs.topic.frames import unchanged_on_error as frames_unchanged_on_error
 from proofs.topic.privilege import RULES, refused
 from proofs.topic.refines import OPERATIONS as REGISTRY_REFINES
 from proofs.topic.refines import refines as registry_refines
@@ -282,6 +283,10 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
     "destroy_spares_the_last_slot": ("topic.destroy.refines", [
         ("    for s in range(t.nsub):\n        if t.s_used[s] and t.s_topic[s] == tid:\n",
          "    for s in range(t.nsub - 1):\n        if t.s_used[s] and t.s_topic[s] == tid:\n")]),
+    "destroy_ends_subscriptions_before_the_owner_check": ("topic.destroy.unchanged_on_error", [(
+        "        return E_PERM\n    end_subscriptions(t, mq, c, tid)\n",
+        "        end_subscriptions(t, mq, c, tid)\n        return E_PERM\n"
+        "    end_subscriptions(t, mq, c, tid)\n")]),
     "publish_ignores_the_reserved_mark": ("topic.publish.privilege", [
         ("    if (t.t_flags[tid] & T_RESERVED) != 0 and not privileged:\n        return E_PERM\n", "")]),
 }
@@ -291,6 +296,8 @@ TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     **{f"topic.{op}.refines": (lambda impl, op=op: subscription_refines(op, impl))
        for op in SUBSCRIPTION_OPS},
     **{f"topic.{op}.refines": (lambda impl, op=op: frames_refines(op, impl)) for op in FRAMES_OPS},
+    **{f"topic.{op}.unchanged_on_error": (lambda impl, op=op: frames_unchanged_on_error(op, impl))
+       for op in FRAMES_OPS},
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
     **{f"topic.registry_{op}.{kind}": (lambda impl, key=(op, kind): registry_goal(key, impl))
        for op, kind in REGISTRY_OPS},

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import types
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import z3
@@ -28,7 +28,7 @@ import impl.topic as impl_topic
 import spec.container as spec_container
 import spec.topic as spec_topic
 from impl.topic import TopicTable
-from spec.abi import Config
+from spec.abi import E_SUCC, Config
 from spec.container import Containers
 from spec.map import Map
 from spec.message import mailboxes
@@ -36,10 +36,10 @@ from spec.topic import Topics
 
 from ..container import INTERFACE as CONTAINER_INTERFACE
 from ..container import SpecContainers
-from ..engine.interp import run
+from ..engine.interp import Outcome, run
 from ..engine.standins import ByInduction
 from ..engine.values import INT, RecT, equal, flatten, fresh, unflatten, wellformed
-from ..layer import over
+from ..layer import over, same_leaf
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes
 from ..obligation import Goal, InvalidCase, Shown, obligation
@@ -113,39 +113,79 @@ OPERATIONS: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
 }
 
 
+@dataclass
+class Run:
+    """One run of topic_<op> over the specs below, from fresh states in the goals' case."""
+
+    op: str
+    impl: types.ModuleType
+    args: list[Any]
+    before: tuple[Any, Any, Any]  # t, mq, c
+    after: tuple[Any, Any, Any]
+    out: Outcome
+    given: Outcome
+
+    @staticmethod
+    def of(op: str, impl: types.ModuleType) -> Run:
+        _, names = OPERATIONS[op]
+        leaves = [flatten(ty, fresh(ty, name)) for name, ty in LOWERS]
+        args = [fresh(ty, name) for name, ty in names]
+
+        def states() -> list[Any]:
+            return [unflatten(ty, xs) for (_, ty), xs in zip(LOWERS, leaves, strict=True)]
+
+        t0, mq0, c0 = states()
+        given = run(case, lambda: [t0, mq0, c0])
+        with over(impl, interface(impl)):
+            out = run(getattr(impl, f"topic_{op}"), lambda: [*states(), *args])
+        return Run(op, impl, args, (t0, mq0, c0), tuple(out.args[:3]), out, given)
+
+    def leaves(self, states: tuple[Any, Any, Any]) -> list[z3.ExprRef]:
+        return [x for (_, ty), v in zip(LOWERS, states, strict=True) for x in flatten(ty, v)]
+
+    def goal(self, conclusion: z3.BoolRef, facts: list[z3.BoolRef], replay: Callable[..., None]) -> Goal:
+        """The goal of this run: the case, the run's facts and these, shown as the case."""
+        _, names = OPERATIONS[self.op]
+        t0, mq0, c0 = self.before
+        hyps = [self.given.result, *self.given.assumptions,
+                *[wellformed(ty, v) for (_, ty), v in zip(LOWERS, self.before, strict=True)],
+                *[wellformed(ty, a) for (_, ty), a in zip(names, self.args, strict=True)],
+                *self.out.assumptions, *facts]
+        size = frames_size(t0)
+        keys = lambda model: [*self.args, *owners_and_frames(t0, model)]  # noqa: E731
+        inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(MAILBOXES, mq0, size),
+                  "c": Shown(CONTAINERS, c0, size, keys=keys)}
+        inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, self.args, strict=True)})
+        return Goal(hyps, z3.And(*self.given.obligations, *self.out.obligations, conclusion), inputs,
+                    replay=replay, replay_module=self.impl.__name__, replay_extra={"op": self.op},
+                    sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max],
+                    admissible=lambda v: case(v["t"], v["mq"], v["c"]), example=boot_example(self.op))
+
+
+LOWERS = (("t", TOPIC_TABLE), ("mq", MAILBOXES), ("c", CONTAINERS))
+
+
 def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     """impl's topic_<op> over the two specs below answers the spec's errno, and leaves the
     abstract topics and the containers as the spec's <op> leaves them."""
-    spec_op, names = OPERATIONS[op]
-    t_leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
-    mq_leaves = flatten(MAILBOXES, fresh(MAILBOXES, "mq"))
-    c_leaves = flatten(CONTAINERS, fresh(CONTAINERS, "c"))
-    args = [fresh(ty, name) for name, ty in names]
-    t0, mq0, c0 = (unflatten(TOPIC_TABLE, t_leaves), unflatten(MAILBOXES, mq_leaves),
-                   unflatten(CONTAINERS, c_leaves))
-    given = run(case, lambda: [t0, mq0, c0])
-    with over(impl, interface(impl)):
-        out = run(getattr(impl, f"topic_{op}"),
-                  lambda: [unflatten(TOPIC_TABLE, t_leaves), unflatten(MAILBOXES, mq_leaves),
-                           unflatten(CONTAINERS, c_leaves), *args])
-    t1, mq1, c1 = out.args[0], out.args[1], out.args[2]
+    spec_op, _ = OPERATIONS[op]
+    r = Run.of(op, impl)
+    (t0, mq0, c0), (t1, mq1, c1) = r.before, r.after
     before = run(abstract_over, lambda: [t0, mq0.mb])
     after = run(abstract_over, lambda: [t1, mq1.mb])
-    want = run(spec_op, lambda: [before.result, c0.cs, *args])
+    want = run(spec_op, lambda: [before.result, c0.cs, *r.args])
     err, want_ts, want_cs = want.result
-    conclusion = z3.And(*given.obligations, *out.obligations, *before.obligations, *after.obligations,
-                        *want.obligations, out.result == err, equal(TOPICS, after.result, want_ts),
-                        equal(CONTAINER_STATE, c1.cs, want_cs))
-    hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0), wellformed(MAILBOXES, mq0),
-            wellformed(CONTAINERS, c0), *[wellformed(ty, a) for (_, ty), a in zip(names, args, strict=True)],
-            *out.assumptions, *before.assumptions, *after.assumptions, *want.assumptions]
-    size = frames_size(t0)
-    inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(MAILBOXES, mq0, size),
-              "c": Shown(CONTAINERS, c0, size, keys=lambda model: [*args, *owners_and_frames(t0, model)])}
-    inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
-    return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
-                replay_extra={"op": op}, sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max],
-                admissible=lambda v: case(v["t"], v["mq"], v["c"]), example=boot_example(op))
+    conclusion = z3.And(*before.obligations, *after.obligations, *want.obligations, r.out.result == err,
+                        equal(TOPICS, after.result, want_ts), equal(CONTAINER_STATE, c1.cs, want_cs))
+    return r.goal(conclusion, [*before.assumptions, *after.assumptions, *want.assumptions], replay_refines)
+
+
+def unchanged_on_error(op: str, impl: types.ModuleType = impl_topic) -> Goal:
+    """An error leaves the topic tables, every queue and the containers as they were, to
+    the last field."""
+    r = Run.of(op, impl)
+    same = z3.And([same_leaf(a, b) for a, b in zip(r.leaves(r.before), r.leaves(r.after), strict=True)])
+    return r.goal(z3.Implies(r.out.result != E_SUCC, same), [], replay_unchanged_on_error)
 
 
 SHOWN_FRAMES = 64  # a counterexample shows at most this many frames of a slot
@@ -179,6 +219,8 @@ def owners_and_frames(t: TopicTable, model: z3.ModelRef) -> list[Any]:
 
 for _op in OPERATIONS:
     obligation(f"topic.{_op}.refines")(lambda impl=impl_topic, _op=_op: refines(_op, impl))
+    obligation(f"topic.{_op}.unchanged_on_error")(
+        lambda impl=impl_topic, _op=_op: unchanged_on_error(_op, impl))
 
 
 def boot_example(op: str) -> dict[str, Any]:
@@ -207,3 +249,18 @@ def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, mq: Sp
     got_ts = abstract_over(t, mq.mb)
     assert got_ts == want_ts, f"after {op}: {got_ts}, the spec's {want_ts}"
     assert c.cs == want_cs, f"after {op}, the containers: {c.cs}, the spec's {want_cs}"
+
+
+def replay_unchanged_on_error(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes,
+                              c: SpecContainers, **kw: Any) -> None:
+    """The case natively: an error from the impl over the two specs changes nothing."""
+    module = impl or impl_topic
+    _, names = OPERATIONS[op]
+    if not case(t, mq, c):
+        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, or a "
+                          "slot's frames are not distinct frames its pid owns")
+    before = copy.deepcopy((t, mq, c))
+    with over(module, interface(module)):
+        err = getattr(module, f"topic_{op}")(t, mq, c, *[kw[name] for name, _ in names])
+    if err != E_SUCC:
+        assert (t, mq, c) == before, f"{op} answered {err} and changed the tables or the layers below"
