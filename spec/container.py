@@ -120,6 +120,16 @@ def free(cs: Containers, pid: int, frame: int) -> tuple[int, Containers]:
                            owner=cs.owner.remove(frame))
 
 
+def alloc_all(cs: Containers, pid: int, frames: tuple[int, ...]) -> Containers:
+    """pid takes `frames`, distinct free frames (the implementation's choice): what `alloc`
+    of each of them, one after the other, leaves where each succeeds (its usage grows by
+    their number, each is pid's)."""
+    c = cs.live[pid]
+    taken = Map({frames[i]: pid for i in range(len(frames))})
+    return replace(cs, live=cs.live.set(pid, replace(c, usage=c.usage + len(frames))),
+                   owner=cs.owner.update(taken))
+
+
 def free_all(cs: Containers, pid: int, frames: tuple[int, ...]) -> Containers:
     """pid gives back `frames`, distinct frames it owns: what `free` of each of them, one
     after the other, leaves (its usage falls by their number, none of them has an owner)."""

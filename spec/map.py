@@ -41,5 +41,9 @@ class Map(Mapping[K, V], Generic[K, V]):
     def set(self, key: K, value: V) -> Map[K, V]:
         return Map({**self._items, key: value})
 
+    def update(self, other: Map[K, V]) -> Map[K, V]:
+        """This map with other's entries added, other's value where both have a key."""
+        return Map({**self._items, **other._items})
+
     def remove(self, key: K) -> Map[K, V]:
         return Map({k: v for k, v in self._items.items() if k != key})

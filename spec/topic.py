@@ -8,9 +8,9 @@ never waits, and on a full queue drops the oldest message and counts it. Every m
 published gets the next global sequence number.
 
 A queue costs its subscriber `queue_pages(qlen)` pages of quota: container frames taken
-from the layer below when it subscribes (`spec.container.alloc` takes the
-implementation's choice of frames, so the operations that take frames are given them)
-and given back when the subscription ends, by unsubscribe or by the topic's destruction.
+from the layer below when it subscribes (`spec.container.alloc_all`; the frames are the
+implementation's choice, so subscribe is given them) and given back when the subscription
+ends, by unsubscribe or by the topic's destruction (`free_all`, `free_each`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from spec.abi import (
     SYSTEM_PREFIX,
     Config,
 )
-from spec.container import Containers, can_consume, free_all, free_each
-from spec.container import alloc as container_alloc
+from spec.container import Containers, alloc_all, can_consume, free_all, free_each
 from spec.map import Map
 from spec.message import NO_MESSAGE, Message, Queue, dequeue, empty_queue, enqueue, front
 
@@ -194,21 +193,11 @@ def is_subscribed(ts: Topics, pid: int, tid: int) -> bool:
     return (pid, tid) in ts.subs
 
 
-def charge_frames(cs: Containers, pid: int, frames: tuple[int, ...]) -> tuple[int, Containers]:
-    """pid takes every one of the frames, or none: the layer below's error if a frame
-    cannot be had (E_MEM, which the kernel's sizes rule out: docs/topic.md)."""
-    after = cs
-    for f in frames:
-        err, after = container_alloc(after, pid, f)
-        if err != E_SUCC:
-            return err, cs
-    return E_SUCC, after
-
-
 def subscribe(ts: Topics, cs: Containers, pid: int, tid: int, qlen: int, callback: int,
               frames: tuple[int, ...]) -> tuple[int, Topics, Containers]:
     """pid subscribes to topic tid with an empty queue of qlen messages, whose
-    queue_pages(qlen) pages are the first of `frames`, the implementation's choice."""
+    queue_pages(qlen) pages are `frames`, the implementation's choice of free frames (the
+    kernel's frames never run out: docs/topic.md)."""
     if not is_topic(ts, tid):
         return E_INVAL_TOPIC, ts, cs
     if not qlen_ok(ts, qlen):
@@ -217,14 +206,10 @@ def subscribe(ts: Topics, cs: Containers, pid: int, tid: int, qlen: int, callbac
         return E_ALREADY_SUBSCRIBED, ts, cs
     if len(ts.subs) == ts.nsub:
         return E_NOSPACE, ts, cs
-    n = queue_pages(ts, qlen)
-    if not can_consume(cs, pid, n):
+    if not can_consume(cs, pid, queue_pages(ts, qlen)):
         return E_EXCEEDS_QUOTA, ts, cs
-    err, charged = charge_frames(cs, pid, frames[:n])
-    if err != E_SUCC:
-        return err, ts, cs
     sub = Subscription(callback=callback, queue=empty_queue(qlen), frames=frames)
-    return E_SUCC, replace(ts, subs=ts.subs.set((pid, tid), sub)), charged
+    return E_SUCC, replace(ts, subs=ts.subs.set((pid, tid), sub)), alloc_all(cs, pid, frames)
 
 
 def unsubscribe(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:

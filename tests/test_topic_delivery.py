@@ -11,9 +11,10 @@ import pytest
 import spec.topic as spec_topic
 from proofs.obligation import check
 from proofs.topic.delivery import delivers
+from spec.container import Containers
 from spec.map import Map
-from spec.message import Message, Queue, enqueue, is_full
-from spec.topic import Subscription, Topics
+from spec.message import Message, Queue, empty_queue, enqueue, is_full
+from spec.topic import Subscription, Topics, destroy
 
 
 def deliver_dropping_the_newest(ts: Topics, tid: int, m: Message) -> Map[tuple[int, int], Subscription]:
@@ -31,7 +32,22 @@ def front_newest(q: Queue) -> Message:
     return q.items[len(q.items) - 1] if len(q.items) > 0 else Message(seq=0, data=b"")
 
 
+def empty_queue_of_one_more(qlen: int) -> Queue:
+    """A new subscription's queue one message longer than asked (and a message dropped)."""
+    return Queue(capacity=qlen + 1, items=(), dropped=1)
+
+
+def destroy_emptying_every_queue(ts: Topics, cs: Containers, pid: int,
+                                 tid: int) -> tuple[int, Topics, Containers]:
+    """Destroy, and every other subscription's queued messages discarded too."""
+    err, after, cs = destroy(ts, cs, pid, tid)
+    subs = Map({key: replace(s, queue=empty_queue(s.queue.capacity)) for key, s in after.subs.items()})
+    return err, replace(after, subs=subs), cs
+
+
 SPEC_BUGS: dict[str, tuple[str, str, Any]] = {
+    "destroy_empties_every_queue": ("destroy", "destroy", destroy_emptying_every_queue),
+    "subscribe_starts_with_a_drop": ("subscribe", "empty_queue", empty_queue_of_one_more),
     "drop_newest": ("publish", "deliver", deliver_dropping_the_newest),
     "deliver_on_every_topic": ("publish", "deliver", deliver_on_every_topic),
     "receive_the_newest": ("receive", "front", front_newest),

@@ -37,7 +37,7 @@ def _scalar_array(ty: ArrT, v: Any, model: z3.ModelRef, n: int) -> Any:
 def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | None = None,
              keys: list[Any] | None = None) -> Any:
     """The Python value that v denotes in model; arrays are read up to size(array) entries,
-    a map keyed by tuples at the tuple `keys` and the keys the model stores, and a map
+    a map keyed by tuples at `keys` if given, else at the keys the model stores, and a map
     keyed by ints at its first size(map) keys, the int `keys` and the keys the model
     stores."""
 
@@ -66,14 +66,8 @@ def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | No
         if isinstance(ty.key, TupT):
             present, *_ = flatten(ty, v)
             shown = {}
-            mine = [ty.key.pack(k) for k in keys or [] if isinstance(k, tuple)]
-            try:  # the keys the goal names, and those the model stores
-                stored = _model_keys(present, model)
-            except ValueError:
-                if keys is None:
-                    raise
-                stored = []
-            candidates = {model.eval(k, model_completion=True).sexpr(): k for k in [*mine, *stored]}.values()
+            mine = None if keys is None else [k for k in keys if isinstance(k, tuple)]
+            candidates = [ty.key.pack(k) for k in mine] if mine is not None else _model_keys(present, model)
             for k in candidates:
                 if not z3.is_true(model.eval(z3.Select(present, k), model_completion=True)):
                     continue

@@ -789,6 +789,8 @@ class Interp:
             (x,) = args
             if isinstance(x, SSeq) or (isinstance(x, SArray) and x.ty.sized):
                 return x.length
+            if isinstance(x, SMap):
+                return self.count_keys(x)
             if is_sym(x):
                 raise Unsupported("len of an array without a length")
             return len(x)
@@ -938,6 +940,15 @@ class Interp:
         for t in terms:
             total = total + t
         return total
+
+    def count_keys(self, m: SMap) -> Any:
+        """len(m): the number of its keys, as `sum(1 for key in m)` counts them."""
+        k = z3.Const(fresh_name("key"), m.ty.key.sorts()[0])
+        n = _card(k, z3.Select(m.present, k))
+        if self.path.forks_allowed and m.source is not None:
+            slot, member, key = m.source
+            self.path.assumptions.append(_counted_exactly(n, slot, member))
+        return n
 
     def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
         k, in_domain, inner, conds = self._generator(g, frame)

@@ -364,6 +364,14 @@ class SMap:
     def remove(self, key: Any) -> SMap:
         return SMap(self.ty, z3.Store(self.present, self._key(key), False), list(self.values))
 
+    def update(self, other: SMap) -> SMap:
+        """This map with other's entries added, other's value where both have a key."""
+        k = z3.Const(fresh_name("key"), self.present.domain())
+        present = z3.Lambda([k], z3.Or(z3.Select(self.present, k), z3.Select(other.present, k)))
+        values = [z3.Lambda([k], z3.If(z3.Select(other.present, k), z3.Select(b, k), z3.Select(a, k)))
+                  for a, b in zip(self.values, other.values, strict=True)]
+        return SMap(self.ty, present, values)
+
 
 # ---------------------------------------------------------------------------------------
 # Leaves

@@ -26,6 +26,7 @@ import z3
 import impl.topic as impl_topic
 import spec.topic as spec_topic
 from spec.abi import E_SUCC
+from spec.container import Containers
 from spec.map import Map
 from spec.message import Message, Queue
 from spec.topic import Subscription, Topics
@@ -96,6 +97,34 @@ def receive_step(ts: Topics, sent: Map[tuple[int, int], Sent], pid: int, tid: in
     return after, received_one(sent, (pid, tid)), m == oldest
 
 
+def subscribe_step(ts: Topics, sent: Map[tuple[int, int], Sent], cs: Containers, pid: int, tid: int,
+                   qlen: int, callback: int,
+                   frames: tuple[int, ...]) -> tuple[Topics, Map[tuple[int, int], Sent]]:
+    """The spec's subscribe; a new subscription has been sent nothing yet."""
+    err, after, _ = spec_topic.subscribe(ts, cs, pid, tid, qlen, callback, frames)
+    if err != E_SUCC:
+        return after, sent
+    return after, sent.set((pid, tid), Sent(log=(), received=0))
+
+
+def unsubscribe_step(ts: Topics, sent: Map[tuple[int, int], Sent], cs: Containers, pid: int,
+                     tid: int) -> tuple[Topics, Map[tuple[int, int], Sent]]:
+    """The spec's unsubscribe; the subscription's ghost ends with it."""
+    err, after, _ = spec_topic.unsubscribe(ts, cs, pid, tid)
+    if err != E_SUCC:
+        return after, sent
+    return after, sent.remove((pid, tid))
+
+
+def destroy_step(ts: Topics, sent: Map[tuple[int, int], Sent], cs: Containers, pid: int,
+                 tid: int) -> tuple[Topics, Map[tuple[int, int], Sent]]:
+    """The spec's destroy; the ghosts of the topic's subscriptions end with them."""
+    err, after, _ = spec_topic.destroy(ts, cs, pid, tid)
+    if err != E_SUCC:
+        return after, sent
+    return after, Map({key: g for key, g in sent.items() if key[1] != tid})
+
+
 # -- obligations --------------------------------------------------------------------------------
 
 
@@ -109,11 +138,46 @@ QUEUE = RecT(Queue)
 LOG = SeqT(RecT(Message))
 FRAMES = SeqT(INT)
 SENT = MapT(RecT(Sent), key=TupT((INT, INT)))
-# step: (its function, its arguments after the state, the subscriptions it reads besides the point's)
-STEPS: dict[str, tuple[Any, tuple[tuple[str, Any], ...], Any]] = {
-    "publish": (publish_step, (("privileged", BOOL), ("tid", INT), ("data", BYTES)), lambda args: []),
+CONTAINERS = RecT(Containers)
+def distinct(frames: tuple[int, ...]) -> bool:
+    """No frame twice (subscribe is given distinct frames)."""
+    return all(all(frames[i] != frames[j] for j in range(i + 1, len(frames))) for i in range(len(frames)))
+
+
+def nothing_given(ts: Topics, *args: Any) -> bool:
+    return True
+
+
+def subscriber_given(ts: Topics, cs: Containers, pid: int, tid: int, *args: Any) -> bool:
+    """The subscriber has a container (the caller is a live process)."""
+    return pid in cs.live
+
+
+def frames_given(ts: Topics, cs: Containers, pid: int, tid: int, qlen: int, callback: int,
+                 frames: tuple[int, ...]) -> bool:
+    """The subscriber has a container, pages have a size, and the frames are distinct."""
+    return pid in cs.live and 1 <= ts.page_size and distinct(frames)
+
+
+def subscribers_given(ts: Topics, cs: Containers, pid: int, tid: int) -> bool:
+    """Every subscriber of the topic has a container."""
+    return all(key[0] in cs.live for key in ts.subs if key[1] == tid)
+
+
+# step: (its function, its arguments after the state, the subscriptions it reads besides the
+# point's, what it is given of the state and its arguments: what makes it run natively)
+STEPS: dict[str, tuple[Any, tuple[tuple[str, Any], ...], Any, Any]] = {
+    "publish": (publish_step, (("privileged", BOOL), ("tid", INT), ("data", BYTES)), lambda args: [],
+                nothing_given),
     "receive": (receive_step, (("pid", INT), ("tid", INT), ("cap", INT)),
-                lambda args: [(args[0], args[1])]),
+                lambda args: [(args[0], args[1])], nothing_given),
+    "subscribe": (subscribe_step, (("cs", CONTAINERS), ("pid", INT), ("tid", INT), ("qlen", INT),
+                                   ("callback", INT), ("frames", FRAMES)), lambda args: [],
+                  frames_given),
+    "unsubscribe": (unsubscribe_step, (("cs", CONTAINERS), ("pid", INT), ("tid", INT)), lambda args: [],
+                    subscriber_given),
+    "destroy": (destroy_step, (("cs", CONTAINERS), ("pid", INT), ("tid", INT)), lambda args: [],
+                subscribers_given),
 }
 
 
@@ -121,16 +185,19 @@ def delivers(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     """Key by key: for every subscription (p, q) as it has been sent, the step leaves it
     so (and a message received is the oldest not yet received). The step changes each
     subscription by itself, so this is the property of every subscription kept."""
-    step, names, reads = STEPS[op]
+    step, names, reads, requires = STEPS[op]
     ts, sent = fresh(TOPICS, "ts"), fresh(SENT, "sent")
     args = [fresh(ty, name) for name, ty in names]
+    given = run(requires, lambda: [ts, *args])
     point = (z3.Int("p"), z3.Int("q"))
     keys = [point, *reads(args)]
     before = [run(delivered_at, lambda key=key: [ts, sent, key]) for key in keys]
     out = run(step, lambda: [ts, sent, *args])
     ts1, sent1, *oldest = out.result
     after = run(delivered_at, lambda: [ts1, sent1, point])
-    hyps = [*[b.result for b in before], *[a for b in before for a in b.assumptions],
+    hyps = [z3.BoolVal(given.result) if isinstance(given.result, bool) else given.result,
+            *given.assumptions, *[b.result for b in before],
+            *[a for b in before for a in b.assumptions],
             wellformed(TOPICS, ts), wellformed(SENT, sent),
             *[wellformed(ty, a) for (_, ty), a in zip(names, args, strict=True)],
             *out.assumptions, *after.assumptions]
@@ -161,10 +228,11 @@ def replay_delivers(impl: types.ModuleType | None, op: str, ts: Topics, sent: Ma
                     p: int, q: int, **kw: Any) -> None:
     """The case natively: the maps as shown (at the keys the goal reads), the step, and
     the point's subscription after it."""
-    step, names, reads = STEPS[op]
+    step, names, reads, requires = STEPS[op]
     args = [kw[name] for name, _ in names]
-    if not all(delivered_at(ts, sent, key) for key in [(p, q), *reads(args)]):
-        raise InvalidCase("a subscription the step reads is not as it has been sent")
+    if not all(delivered_at(ts, sent, key) for key in [(p, q), *reads(args)]) or not requires(ts, *args):
+        raise InvalidCase("a subscription the step reads is not as it has been sent, or an argument "
+                          "is not as the step is given it")
     ts1, sent1, *oldest = step(copy.deepcopy(ts), copy.deepcopy(sent), *args)
     assert all(oldest), "the message received is not the oldest not yet received"
     assert delivered_at(ts1, sent1, (p, q)), f"after {op}: {ts1.subs} as sent {sent1}"
