@@ -32,6 +32,7 @@ import z3
 from spec.map import Map
 from spec.x86 import u8, u16, u32
 
+from . import counting
 from .values import (
     BOOL,
     BUFFER,
@@ -256,6 +257,8 @@ class Interp:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # the bounds of each comprehension's range variable, by the variable's id
+        self.ranges: dict[int, tuple[z3.ExprRef, Any, Any]] = {}
 
     # -- calls ---------------------------------------------------------------------------
 
@@ -872,6 +875,7 @@ class Interp:
             lo, hi = self._range(gen.iter, frame)
             k, lo, hi = self._index_var(gen.target.id, lo, hi)
             in_domain = self._in_range(k, lo, hi)
+            self.ranges[k.get_id()] = (k, lo, hi)  # kept with k, so that its id stays its own
         else:
             raise Unsupported("a comprehension over something other than a range or a map")
         inner = frame.bind(gen.target.id, k)
@@ -917,7 +921,7 @@ class Interp:
         """A sum over a range with constant bounds (a tree's arity, say), written out; or
         `sum(1 for key in m if ...)`, how many keys of a map pass the filters: their set's
         cardinality, a function of the set. Of a map built from a range, and outside a
-        binder, it is pinned to its value (`_counted_exactly`)."""
+        binder, it is the count of the slots whose keys pass (`slots_counted`)."""
         (gen,) = g.generators
         if not _is_range(gen.iter):
             if not (isinstance(g.elt, ast.Constant) and g.elt.value == 1):
@@ -926,10 +930,9 @@ class Interp:
             n = _card(k, z3.And(in_domain, *conds))
             domain = self._pure(lambda: self.eval(gen.iter, frame))
             if self.path.forks_allowed and isinstance(domain, SMap) and domain.source is not None:
-                # not under a binder, and of a map built from a range: pinned to its value
-                slot, member, key = domain.source
+                slot, member, key, lo, hi = domain.source
                 counted = z3.And(member, *[z3.substitute(c, (k, key)) for c in conds])
-                self.path.assumptions.append(_counted_exactly(n, slot, counted))
+                self.path.assumptions.extend(slots_counted(n, slot, counted, lo, hi))
             return n
         lo, hi = (x.as_long() if isinstance(x, z3.IntNumRef) else x for x in self._range(gen.iter, frame))
         if is_sym(lo) or is_sym(hi) or gen.ifs or not isinstance(gen.target, ast.Name):
@@ -946,8 +949,8 @@ class Interp:
         k = z3.Const(fresh_name("key"), m.ty.key.sorts()[0])
         n = _card(k, z3.Select(m.present, k))
         if self.path.forks_allowed and m.source is not None:
-            slot, member, key = m.source
-            self.path.assumptions.append(_counted_exactly(n, slot, member))
+            slot, member, key, lo, hi = m.source
+            self.path.assumptions.extend(slots_counted(n, slot, member, lo, hi))
         return n
 
     def map_comprehension(self, g: ast.DictComp, frame: _Frame) -> SMap:
@@ -959,10 +962,12 @@ class Interp:
             ty = MapT(ty_of_value(value), key=key_ty)
             present = z3.Lambda([k], z3.And(in_domain, *conds))
             return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
-        return self.keyed_comprehension(k, z3.And(in_domain, *conds), key_ty, key, value)
+        bounds = self.ranges.get(k.get_id())
+        return self.keyed_comprehension(k, z3.And(in_domain, *conds), key_ty, key, value,
+                                        None if bounds is None else bounds[1:])
 
     def keyed_comprehension(self, k: z3.ExprRef, member: z3.BoolRef, key_ty: Any, key: Any,
-                            value: Any) -> SMap:
+                            value: Any, bounds: tuple[Any, Any] | None = None) -> SMap:
         """{key(k): value(k) for k in a domain}, with a key computed from k (a subscription
         slot's (pid, topic)). The key must be one-to-one on the domain, else Python keeps
         the last k of a key and the map is not what is written here: that is an obligation
@@ -990,7 +995,7 @@ class Interp:
         ty = MapT(ty_of_value(value), key=key_ty)
         present = z3.Lambda([K], z3.And(at_key(member), at_key(kt) == K))
         return SMap(ty, present, [z3.Lambda([K], at_key(x)) for x in flatten(ty.value, value)],
-                    source=(k, member, kt))
+                    source=None if bounds is None else (k, member, kt, *bounds))
 
 
 _inverses: dict[tuple[int, int], tuple[z3.FuncDeclRef, z3.ExprRef, z3.ExprRef]] = {}
@@ -1066,11 +1071,26 @@ def _card(k: z3.ExprRef, member: z3.BoolRef) -> z3.ArithRef:
     return z3.Function(f"card!{k.sort()}", members.sort(), z3.IntSort())(members)
 
 
-def _counted_exactly(n: z3.ArithRef, s: z3.ExprRef, counted: z3.BoolRef) -> z3.BoolRef:
-    """n is the number of s where counted holds (of a map built from a range: the slots
-    whose keys are counted; the keys are one to one, an obligation of the map's run): a
-    bijection between those s and [0, n), by rank and its inverse enum. Stated over the
-    range's ints, not over the keys, so that a model is found where a claim fails."""
+def slots_counted(n: z3.ArithRef, s: z3.ExprRef, counted: z3.BoolRef, lo: Any, hi: Any) -> list[z3.BoolRef]:
+    """n, a number of keys, is the number of slots s in [lo, hi) where counted holds (of a
+    map built from a range: the slots whose keys are counted; the keys are one to one, an
+    obligation of the map's run). Said twice: by a bijection between those s and [0, n)
+    (`counted_exactly`, which pins n where the slots are concrete), and, of int slots, as
+    `counting.count` of them with the lemmas proved of it (`counting.facts`: a set of slots
+    as large as the range is all of it, which a bijection does not give the solver)."""
+    facts = [counted_exactly(n, s, counted)]
+    if isinstance(s, z3.ArithRef) and s.is_int():
+        bound = z3.Const("counted!k", s.sort())  # one name, so that one set is one term
+        members = z3.Lambda([bound], z3.substitute(counted, (s, bound)))
+        lo, hi = (z3.IntVal(x) if isinstance(x, int) else x for x in (lo, hi))
+        facts += [n == counting.count(members, lo, hi), *counting.facts(members, lo, hi)]
+    return facts
+
+
+def counted_exactly(n: z3.ArithRef, s: z3.ExprRef, counted: z3.BoolRef) -> z3.BoolRef:
+    """n is the number of s where counted holds: a bijection between those s and [0, n),
+    by rank and its inverse enum. Stated over the range's ints, not over the keys, so that
+    a model is found where a claim fails."""
     rank = z3.Function(fresh_name("rank"), s.sort(), z3.IntSort())
     enum = z3.Function(fresh_name("enum"), z3.IntSort(), s.sort())
     i = z3.Int(fresh_name("i"))

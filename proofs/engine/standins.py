@@ -98,8 +98,8 @@ class ByInduction:
                       assume=[*context, in_range], iteration=i)
         following = at(i + 1, [*context, in_range])
         end = at(z3.If(z3.ULE(lo, hi) if isinstance(i, z3.BitVecRef) else lo <= hi, hi, lo), context)
-        base = _same_arguments(args, start.args[1:])
-        step = z3.And(z3.Not(stepped.raised), _same_arguments(stepped.args, following.args[1:]),
+        base = same_arguments(args, start.args[1:])
+        step = z3.And(z3.Not(stepped.raised), same_arguments(stepped.args, following.args[1:]),
                       *here.obligations, *stepped.obligations, *following.obligations)
         path.obligations += [base, *start.obligations, z3.Implies(in_range, step), *end.obligations]
         for out in (start, here, stepped, following, end):
@@ -109,7 +109,7 @@ class ByInduction:
         return None
 
 
-def _same_arguments(before: Sequence[Any], after: Sequence[Any]) -> z3.BoolRef:
+def same_arguments(before: Sequence[Any], after: Sequence[Any]) -> z3.BoolRef:
     """Every argument a callee may change (a kernel record or array) is as it was: its
     arrays everywhere, its other parts by value (a map on its keys)."""
     from .interp import _mutable_ty

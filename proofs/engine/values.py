@@ -337,12 +337,13 @@ class SMap:
     """An immutable symbolic finite map from int keys: membership plus total value arrays."""
 
     def __init__(self, ty: MapT, present: z3.ExprRef, values: list[z3.ExprRef],
-                 source: tuple[z3.ExprRef, z3.BoolRef, z3.ExprRef] | None = None) -> None:
+                 source: tuple[z3.ExprRef, z3.BoolRef, z3.ExprRef, Any, Any] | None = None) -> None:
         self.ty = ty
         self.present = present
         self.values = values
-        # of a map built by a keyed comprehension: (k, the domain's condition on k, the key
-        # of k), where its keys come from (a count of its keys is a count of those k)
+        # of a map built by a keyed comprehension over a range: (k, the domain's condition
+        # on k, the key of k, the range's bounds), where its keys come from (a count of its
+        # keys is a count of those k)
         self.source = source
 
     def _key(self, key: Any) -> z3.ExprRef:

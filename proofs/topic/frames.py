@@ -37,9 +37,9 @@ from spec.topic import Topics
 from ..container import INTERFACE as CONTAINER_INTERFACE
 from ..container import SpecContainers
 from ..engine.interp import Outcome, run
-from ..engine.standins import ByInduction
+from ..engine.standins import ByInduction, same_arguments
 from ..engine.values import INT, RecT, equal, flatten, fresh, unflatten, wellformed
-from ..layer import over, same_leaf
+from ..layer import over
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes
 from ..obligation import Goal, InvalidCase, Shown, obligation
@@ -65,7 +65,8 @@ def frames_owned(t: TopicTable, cs: Containers) -> bool:
 
 def case(t: TopicTable, mq: SpecMailboxes, c: SpecContainers) -> bool:
     """The part of the invariant these goals take."""
-    return slots_ok(t, mq.mb) and mailboxes_ok(mq.mb) and frames_owned(t, c.cs)
+    return (0 <= t.nsub and t.qlen_max == mq.mb.qlen_max and slots_ok(t, mq.mb) and mailboxes_ok(mq.mb)
+            and frames_owned(t, c.cs))
 
 
 def frames_freed(i: int, c: SpecContainers, pid: int, frames: list[int], n: int) -> None:
@@ -98,12 +99,12 @@ def interface(impl: types.ModuleType) -> dict[str, Any]:
             "end_subscriptions": ByInduction(impl.end_subscriptions, subscriptions_ended)}
 
 
-def spec_unsubscribe(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
-    return spec_topic.unsubscribe(ts, cs, pid, tid)
+def spec_unsubscribe(ts: Topics, c: SpecContainers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
+    return spec_topic.unsubscribe(ts, c.cs, pid, tid)
 
 
-def spec_destroy(ts: Topics, cs: Containers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
-    return spec_topic.destroy(ts, cs, pid, tid)
+def spec_destroy(ts: Topics, c: SpecContainers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
+    return spec_topic.destroy(ts, c.cs, pid, tid)
 
 
 # operation: (the spec's, its arguments after the states, with their types)
@@ -137,11 +138,9 @@ class Run:
         t0, mq0, c0 = states()
         given = run(case, lambda: [t0, mq0, c0])
         with over(impl, interface(impl)):
-            out = run(getattr(impl, f"topic_{op}"), lambda: [*states(), *args])
+            out = run(getattr(impl, f"topic_{op}"), lambda: [*states(), *args],
+                      assume=[given.result, *given.assumptions])
         return Run(op, impl, args, (t0, mq0, c0), tuple(out.args[:3]), out, given)
-
-    def leaves(self, states: tuple[Any, Any, Any]) -> list[z3.ExprRef]:
-        return [x for (_, ty), v in zip(LOWERS, states, strict=True) for x in flatten(ty, v)]
 
     def goal(self, conclusion: z3.BoolRef, facts: list[z3.BoolRef], replay: Callable[..., None]) -> Goal:
         """The goal of this run: the case, the run's facts and these, shown as the case."""
@@ -173,7 +172,7 @@ def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     (t0, mq0, c0), (t1, mq1, c1) = r.before, r.after
     before = run(abstract_over, lambda: [t0, mq0.mb])
     after = run(abstract_over, lambda: [t1, mq1.mb])
-    want = run(spec_op, lambda: [before.result, c0.cs, *r.args])
+    want = run(spec_op, lambda: [before.result, c0, *r.args])
     err, want_ts, want_cs = want.result
     conclusion = z3.And(*before.obligations, *after.obligations, *want.obligations, r.out.result == err,
                         equal(TOPICS, after.result, want_ts), equal(CONTAINER_STATE, c1.cs, want_cs))
@@ -181,10 +180,10 @@ def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
 
 
 def unchanged_on_error(op: str, impl: types.ModuleType = impl_topic) -> Goal:
-    """An error leaves the topic tables, every queue and the containers as they were, to
-    the last field."""
+    """An error leaves the topic tables (every field, every entry), the queues and the
+    containers (as values: a map's keys and their values) as they were."""
     r = Run.of(op, impl)
-    same = z3.And([same_leaf(a, b) for a, b in zip(r.leaves(r.before), r.leaves(r.after), strict=True)])
+    same = same_arguments(r.before, r.after)
     return r.goal(z3.Implies(r.out.result != E_SUCC, same), [], replay_unchanged_on_error)
 
 
@@ -233,16 +232,23 @@ def boot_example(op: str) -> dict[str, Any]:
             **{name: 0 for name, _ in names}}
 
 
+def _replayed_args(op: str, t: TopicTable, mq: SpecMailboxes, c: SpecContainers,
+                   kw: dict[str, Any]) -> list[Any]:
+    """The operation's arguments, once the case is checked to be one of the goal's."""
+    args = [kw[name] for name, _ in OPERATIONS[op][1]]
+    if not case(t, mq, c):
+        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, or a "
+                          "slot's frames are not distinct frames its pid owns")
+    return args
+
+
 def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes,
                    c: SpecContainers, **kw: Any) -> None:
     """The case natively: the impl over the two specs, against the spec."""
     module = impl or impl_topic
-    spec_op, names = OPERATIONS[op]
-    if not case(t, mq, c):
-        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, or a "
-                          "slot's frames are not distinct frames its pid owns")
-    args = [kw[name] for name, _ in names]
-    err, want_ts, want_cs = spec_op(abstract_over(copy.deepcopy(t), copy.deepcopy(mq.mb)), c.cs, *args)
+    args = _replayed_args(op, t, mq, c, kw)
+    err, want_ts, want_cs = OPERATIONS[op][0](abstract_over(copy.deepcopy(t), copy.deepcopy(mq.mb)),
+                                              copy.deepcopy(c), *args)
     with over(module, interface(module)):
         got = getattr(module, f"topic_{op}")(t, mq, c, *args)
     assert got == err, f"{op} answered {got}, the spec {err}"
@@ -255,12 +261,9 @@ def replay_unchanged_on_error(impl: types.ModuleType | None, op: str, t: TopicTa
                               c: SpecContainers, **kw: Any) -> None:
     """The case natively: an error from the impl over the two specs changes nothing."""
     module = impl or impl_topic
-    _, names = OPERATIONS[op]
-    if not case(t, mq, c):
-        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, or a "
-                          "slot's frames are not distinct frames its pid owns")
+    args = _replayed_args(op, t, mq, c, kw)
     before = copy.deepcopy((t, mq, c))
     with over(module, interface(module)):
-        err = getattr(module, f"topic_{op}")(t, mq, c, *[kw[name] for name, _ in names])
+        err = getattr(module, f"topic_{op}")(t, mq, c, *args)
     if err != E_SUCC:
         assert (t, mq, c) == before, f"{op} answered {err} and changed the tables or the layers below"
