@@ -16,8 +16,8 @@ def test_every_proof_module_is_infrastructure_or_a_layer_of_the_stack() -> None:
     assert runner.unlisted() == []
 
 
-def test_the_stack_lists_the_layers_lowest_first() -> None:
-    assert STACK[:4] == ("x86", "container", "vm", "message")
+def test_the_stack_lists_the_lemmas_then_the_layers_lowest_first() -> None:
+    assert STACK == ("lemmas", "x86", "container", "vm", "message", "topic", "syscall")
 
 
 def test_the_runner_registers_exactly_the_pinned_obligations() -> None:
