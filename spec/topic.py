@@ -154,11 +154,6 @@ def lookup(ts: Topics, name: bytes) -> tuple[int, int]:
     return E_SUCC, tid
 
 
-def subscribers(ts: Topics, tid: int) -> tuple[int, ...]:
-    """The pids subscribed to topic tid, lowest first."""
-    return tuple(pid for (pid, t) in ts.subs if t == tid)
-
-
 def subscriber_count(ts: Topics, tid: int) -> int:
     """How many processes subscribe to topic tid."""
     return sum(1 for key in ts.subs if key[1] == tid)
