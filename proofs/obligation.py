@@ -164,6 +164,14 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
              or fresh_small_model([*hypotheses, *lemmas, z3.Not(part)], goal.sizes, min(ms, 10000))
              or showable(found, goal.sizes))
     note = ""
+    if model is not None and goal.replay is not None \
+            and not confirmed_by_replay(goal, concretize(goal, model)):
+        # what the model shows passes its replay (a map's key, an array's entry the goal
+        # read, not shown): a model of the bounded instances whose replay fails is clearer
+        confirmed = bounded_model(goal, min(ms, 10000),
+                                  confirm=lambda m: confirmed_by_replay(goal, concretize(goal, m)))
+        if confirmed is not None:
+            model, note = confirmed, BOUNDED_NOTE
     if model is None:
         model = bounded_model(goal, min(ms, 10000),
                               confirm=lambda m: confirmed_by_replay(goal, concretize(goal, m)))

@@ -206,7 +206,10 @@ def delivers(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     shown = [*keys, *[a for (name, _), a in zip(names, args, strict=True) if name == "tid"]]
     inputs = {"ts": Shown(TOPICS, ts, keys=shown), "sent": Shown(SENT, sent, keys=shown),
               "p": Shown(INT, point[0]), "q": Shown(INT, point[1])}
-    inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, args, strict=True)})
+    # the containers at the caller's pid and at the pids of the subscriptions shown
+    pids = [a for (name, _), a in zip(names, args, strict=True) if name == "pid"] + [key[0] for key in keys]
+    inputs.update({name: Shown(ty, a, keys=pids if name == "cs" else None)
+                   for (name, ty), a in zip(names, args, strict=True)})
     return Goal(hyps, conclusion, inputs, replay=replay_delivers, replay_extra={"op": op},
                 sizes=[size for key in keys for size in sizes_at(ts, sent, key)]
                 + [flatten(ty, a)[0] for (_, ty), a in zip(names, args, strict=True) if ty == BYTES])
