@@ -10,7 +10,9 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from proofs.obligation import Goal, Result
+import pytest
+
+from proofs.obligation import Goal, Result, check
 from proofs.runner import check_apart
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,3 +45,15 @@ def checked(name: str, build: Callable[[], Goal], seconds: float, replay_dir: Pa
         warnings.warn(f"{name}: {result.detail}; trying once more", stacklevel=2)
         result = check_apart(name, build, seconds, replay_dir)
     return result
+
+
+def spec_bug_caught(name: str, goal: Goal, shown: list[str], **extra: object) -> None:
+    """A goal over a spec with a bug planted (by monkeypatch, still in place) has a
+    counterexample whose description shows each of `shown`, and its replay, run natively
+    with the same bug, fails an assertion."""
+    result = check(name, goal, timeout_s=120)
+    assert result.status == "counterexample", result.detail
+    assert all(x in result.detail for x in shown), result.detail
+    assert result.values is not None and goal.replay is not None
+    with pytest.raises(AssertionError):
+        goal.replay(impl=None, **extra, **result.values)

@@ -1,17 +1,19 @@
-"""The operations that give queue frames back to the container layer, proved to refine the
-spec's over the message and container layers' specs: unsubscribe.
+"""The operations that give queue frames back to the container layer, proved over the
+message and container layers' specs: unsubscribe and destroy.
 
 `topic.<op>.refines`: for every topic table, every state of the message layer's spec and
 every state of the container layer's spec below it in which the slots agree with the
-queues (`abstraction.slots_ok`, `mailboxes_ok`) and every used slot's frames are distinct
-frames its pid owns (`frames_owned`), `topic_<op>` answers the spec's errno, and the
-abstract topics and the containers after it are the spec's after it.
+queues (`abstraction.slots_ok`, `mailboxes_ok`, the layers' sizes) and every used slot's
+frames are distinct frames its pid owns (`frames_owned`), `topic_<op>` answers the spec's
+errno, and the abstract topics and the containers after it are the spec's after it.
+`topic.<op>.unchanged_on_error`: in the same case, an error changes nothing.
 
-The impl gives a queue's frames back one `container_free` at a time (`free_frames`); the
-spec gives them back at once (`spec.container.free_all`). The loop is taken by induction
-(`engine.standins.ByInduction`) with the summary `frames_freed`: after i iterations, the
-first i frames are given back at once. Each call proves the summary's base and step in
-its own state; neither the loop nor the number of frames is unrolled.
+The impl gives a queue's frames back one `container_free` at a time (`free_frames`), and
+destroy ends the subscriptions to its topic one slot at a time (`end_subscriptions`); the
+spec gives the frames back at once (`spec.container.free_all`, `free_each`). Both loops
+are taken by induction (`engine.standins.ByInduction`) with their summaries,
+`frames_freed` and `subscriptions_ended`: what their first i iterations leave, at once.
+Each call proves the summary's base and step in its own state; neither loop is unrolled.
 """
 
 from __future__ import annotations
