@@ -231,7 +231,7 @@ class EarlySearch:
         return self.model is not None
 
 
-EARLY_MS = 2000  # per bound of the early search
+EARLY_MS = 5000  # per bound of the early search
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],

@@ -67,8 +67,9 @@ def frames_owned(t: TopicTable, cs: Containers) -> bool:
 
 def case(t: TopicTable, mq: SpecMailboxes, c: SpecContainers) -> bool:
     """The part of the invariant these goals take."""
-    return (0 <= t.nsub and t.qlen_max == mq.mb.qlen_max and slots_ok(t, mq.mb) and mailboxes_ok(mq.mb)
-            and frames_owned(t, c.cs))
+    return (0 <= t.nsub and 1 <= t.page_size and t.qlen_max == mq.mb.qlen_max
+            and slots_ok(t, mq.mb) and mailboxes_ok(mq.mb) and frames_owned(t, c.cs)
+            and all(0 <= t.s_npages[s] for s in range(t.nsub) if t.s_used[s]))
 
 
 def frames_freed(i: int, c: SpecContainers, pid: int, frames: list[int], n: int) -> None:
