@@ -22,7 +22,7 @@ from typing import Any
 
 import z3
 
-from .engine.values import Ty, fresh_name, subterms
+from .engine.values import Ty, fresh_name, quantifier_free, subterms
 from .replay import concretize, describe, write_replay
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}
@@ -321,14 +321,6 @@ def _conjoined(e: z3.BoolRef) -> list[z3.BoolRef]:
     if z3.is_app_of(e, z3.Z3_OP_ITE) and z3.is_false(e.arg(2)):
         return _conjoined(e.arg(0)) + _conjoined(e.arg(1))
     return [e]
-
-
-def quantifier_free(e: z3.ExprRef) -> bool:
-    """e has no ForAll or Exists anywhere in it. A lambda is allowed: it is a term (a map
-    built by a comprehension), and a claim about one of its entries is a useful lemma
-    (vm.unmap_page.refines: the impl's map of pages unchanged at a key, proved first,
-    took the claims that compare the maps at that key from unknown at 30 s to 2-10 s)."""
-    return not any(z3.is_quantifier(x) and not x.is_lambda() for x in subterms(e))
 
 
 def _counterexample(name: str, goal: Goal, values: dict[str, Any], seconds: float,
