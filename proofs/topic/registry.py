@@ -103,7 +103,8 @@ def registry_ok(t: TopicTable) -> bool:
     name's is `hashes_ok`: the registry's proof holds for every hash function.)"""
     return (1 <= t.ntopic and all(slot_ok(t, p) for p in range(t.ntopic))
             and all(entry_ok(t, tid) for tid in range(t.ntopic) if topic_live(t, tid))
-            and all(all(names_differ(t, a, b) for b in range(t.ntopic)) for a in range(t.ntopic)))
+            and all(all(names_differ(t, a, b) for b in range(t.ntopic) if topic_live(t, b))
+                    for a in range(t.ntopic) if topic_live(t, a)))
 
 
 def registry_at(t: TopicTable, p: int, a: int, b: int) -> bool:
