@@ -155,6 +155,13 @@ def _prepare(t: ContainerTable) -> None:
     t.max_children = MAX_CHILDREN
 
 
+def booted() -> ContainerTable:
+    """The table at boot, with the children a container may have here."""
+    t = impl_container.container_init(DEFAULT, 8)
+    _prepare(t)
+    return t
+
+
 def _sizes(s: Setting) -> list[Any]:
     return [s.pre().nproc, s.pre().nframes, *s.args]
 
@@ -171,7 +178,8 @@ def allocated_free_frame(s: Setting, before: Containers) -> list[z3.BoolRef]:
 LAYER = Layer(name="container", impl=impl_container, prefix="container_", state=TABLE,
               spec_state=CONTAINERS, abstract=abstract, invariant=table_ok, operations=OPERATIONS,
               assumed=around, assumed_natively=around_ok, prepare=_prepare, size=_table_size,
-              sizes=_sizes, admissible=admissible, claims=allocated_free_frame)
+              sizes=_sizes, admissible=admissible, claims=allocated_free_frame,
+              example=lambda: booted())
 
 
 def parent_at(t: ContainerTable, p: int) -> int:

@@ -33,7 +33,7 @@ import z3
 from spec.abi import E_SUCC
 
 from .engine.interp import run
-from .engine.values import BVT, INT, RecT, Ty, equal, flatten, fresh, unflatten, wellformed
+from .engine.values import BOOL, BVT, BYTES, INT, RecT, Ty, equal, flatten, fresh, unflatten, wellformed
 from .layer import equal_results, same_leaf
 from .obligation import Goal, InvalidCase, Shown, obligation
 
@@ -107,6 +107,9 @@ class Layer:
     extra: Callable[[Setting, Any], list[z3.BoolRef]] = lambda s, x: []
     claims: Callable[[Setting, Any], list[z3.BoolRef]] = lambda s, before: []
     kinds: dict[str, Callable[..., Goal]] = field(default_factory=dict)
+    # a concrete state `admissible` takes (a booted table): with every argument and point
+    # zero, the case that shows a goal's hypotheses satisfiable without asking the solver
+    example: Callable[[], Any] | None = None
 
     def impl_function(self, impl: types.ModuleType | None, op: str) -> Callable[..., Any]:
         return getattr(impl or self.impl, f"{self.prefix}{op}")
@@ -183,7 +186,15 @@ class Setting:
                     replay=replay,
                     replay_module=self.impl.__name__,
                     replay_extra={"layer": self.layer.name, "op": self.op},
-                    sizes=self.layer.sizes(self), admissible=self.layer.admissible, hints=hints or [])
+                    sizes=self.layer.sizes(self), admissible=self.layer.admissible, hints=hints or [],
+                    example=self.example(points))
+
+    def example(self, points: dict[str, Any] | None) -> dict[str, Any] | None:
+        if self.layer.example is None:
+            return None
+        zero = {INT: 0, BOOL: False, BYTES: b""}
+        args = {n: zero.get(ty, 0) for n, ty in self.operation.args}
+        return {self.layer.state_name: self.layer.example(), **args, **dict.fromkeys(points or {}, 0)}
 
 
 def z3_ty(p: Any) -> Ty:

@@ -22,7 +22,7 @@ from typing import Any
 
 import z3
 
-from .engine.values import Ty, fresh_name, quantifier_free, subterms
+from .engine.values import Ty, canonical, fresh_name, quantifier_free, subterms
 from .replay import concretize, describe, write_replay
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}
@@ -82,10 +82,12 @@ class Goal:
     points: list[z3.ExprRef] = dataclasses.field(default_factory=list)
 
     def translated(self, ctx: z3.Context) -> Goal:
-        """The goal with its formulas copied into ctx (its inputs stay as they are)."""
+        """The goal with its formulas copied into ctx (its inputs stay as they are), each
+        binder's variables named canonically (`canonical`)."""
         return dataclasses.replace(
-            self, hypotheses=[h.translate(ctx) for h in self.hypotheses],
-            conclusion=self.conclusion.translate(ctx), sizes=[x.translate(ctx) for x in self.sizes],
+            self, hypotheses=[canonical(h.translate(ctx)) for h in self.hypotheses],
+            conclusion=canonical(self.conclusion.translate(ctx)),
+            sizes=[x.translate(ctx) for x in self.sizes],
             hints=[x.translate(ctx) for x in self.hints], points=[x.translate(ctx) for x in self.points])
 
 

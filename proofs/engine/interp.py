@@ -51,6 +51,7 @@ from .values import (
     SSeq,
     TupT,
     Ty,
+    canonical,
     const_array,
     equal,
     flatten,
@@ -60,6 +61,7 @@ from .values import (
     subterms,
     ty_of_value,
     unflatten,
+    unspecified,
 )
 
 WORDS = {u8: 8, u16: 16, u32: 32}
@@ -305,8 +307,8 @@ class Interp:
     def summary(self, fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
         """A call: inlined where the caller may fork; summarised where it may not (a loop
         body, a comprehension): the callee's paths are then explored on their own, on copies
-        of the arguments, and merged into one value, what it did to its arguments is
-        written back, and it may not raise."""
+        of the arguments, and merged into one value; it may neither change its arguments
+        nor raise."""
         if self.path.forks_allowed:
             return self.call(fn, args, kwargs)
         context = [*self.path.context, *self.path.condition, *self.path.assumptions]
@@ -314,7 +316,11 @@ class Interp:
         if out.obligations:
             raise Unsupported(f"{fn.__qualname__} has an each loop and is called inside a loop")
         for original, merged in zip(args, out.args, strict=True):
-            _write_back(original, merged)
+            if _changed(original, merged):
+                # the call is made once for every index the binder ranges over: a change it
+                # makes would be made once, not at each index (Choices.next in a comprehension)
+                raise Unsupported(f"{fn.__qualname__} changes its arguments under a binder "
+                                  "(in a comprehension, a loop's condition or a store's value)")
         self.path.assumptions.extend(out.assumptions)
         if not z3.is_false(z3.simplify(out.raised)):
             if not self.path.forks_allowed:
@@ -463,10 +469,7 @@ class Interp:
         key = (*self.path.decisions[:self.path.pos], -1, self.path.searches)
         self.path.searches += 1
         if key not in self.path.witnesses:
-            w = z3.Const(fresh_name(f"first_{var}"), k.sort())
-            found = z3.And(self._in_range(w, lo, hi), z3.substitute(cond_k, (k, w)))
-            none_before = z3.ForAll([k], z3.Implies(self._in_range(k, lo, w), z3.Not(cond_k)))
-            self.path.witnesses[key] = (w, z3.And(z3.Or(found, w == hi), none_before))
+            self.path.witnesses[key] = _search_witness(var, k, lo, hi, cond_k, self._in_range)
         w, defined = self.path.witnesses[key]
         self.path.assumptions.append(defined)
         return w
@@ -803,6 +806,9 @@ class Interp:
             return len(x)
         if fn is bytes and len(args) == 1 and isinstance(args[0], SSeq):
             return args[0]
+        if fn is bytearray and len(args) == 1 and isinstance(args[0], SArray) and args[0].ty.sized:
+            # a copy of a buffer or of memory: the same bytes, which stores then change
+            return SArray(args[0].ty, list(args[0].leaves), length=args[0].length)
         if fn is bytearray and len(args) == 1 and is_sym(args[0]):
             return SArray(BUFFER, const_array(U8, 0), length=args[0])
         if fn in (min, max) and len(args) == 2 and anything_symbolic:
@@ -1018,12 +1024,42 @@ def _inverse(k: z3.ExprRef, member: z3.BoolRef, key: z3.ExprRef) -> z3.FuncDeclR
     return _inverses[ident][0]
 
 
+# every search made, by what it searches: (condition as a lambda, lo, hi) -> (witness, definition)
+_SEARCHES: dict[tuple[int, int, int], tuple[z3.ExprRef, z3.BoolRef, tuple[z3.ExprRef, ...]]] = {}
+
+
+def _search_witness(var: str, k: z3.ExprRef, lo: Any, hi: Any, cond_k: z3.BoolRef,
+                    in_range: Callable[[z3.ExprRef, Any, Any], z3.BoolRef]) -> tuple[z3.ExprRef, z3.BoolRef]:
+    """The witness of a search for the least k in [lo, hi) where cond_k holds, and its
+    definition. The least such index is one value, so the same search made twice (the
+    impl's and the spec's lookup of one name, in two runs) gets the same witness: the
+    solver then need not prove that two witnesses agree, which asks it to instantiate each
+    definition's quantifier at the other's witness."""
+    lo_, hi_ = (_lift_bound(b, k) for b in (lo, hi))
+    searched = canonical(z3.Lambda([k], cond_k))
+    key = (searched.get_id(), lo_.get_id(), hi_.get_id())
+    if key not in _SEARCHES:
+        w = z3.Const(fresh_name(f"first_{var}"), k.sort())
+        found = z3.And(in_range(w, lo, hi), z3.substitute(cond_k, (k, w)))
+        none_before = z3.ForAll([k], z3.Implies(in_range(k, lo, w), z3.Not(cond_k)))
+        _SEARCHES[key] = (w, z3.And(z3.Or(found, w == hi), none_before), (searched, lo_, hi_))
+    w, defined, _ = _SEARCHES[key]
+    return w, defined
+
+
+def _lift_bound(b: Any, k: z3.ExprRef) -> z3.ExprRef:
+    if isinstance(b, z3.ExprRef):
+        return b
+    return z3.BitVecVal(b, k.size()) if isinstance(k, z3.BitVecRef) else z3.IntVal(b)
+
+
 def _map_display(pairs: list[tuple[Any, Any]]) -> SMap:
     """Map({k: v, ...}) with a symbolic key: stores into an empty map."""
     key_ty, value_ty = ty_of_value(pairs[0][0]), ty_of_value(pairs[0][1])
     ty = MapT(value_ty, key=key_ty)
+    content = [x for k, v in pairs for x in (*flatten(key_ty, k), *flatten(value_ty, v))]
     out = SMap(ty, z3.K(key_ty.sorts()[0], z3.BoolVal(False)),
-               [z3.K(key_ty.sorts()[0], z3.FreshConst(s, "undef")) for s in value_ty.sorts()])
+               [z3.K(key_ty.sorts()[0], unspecified(s, content)) for s in value_ty.sorts()])
     for k, v in pairs:
         out = out.set(k, v)
     return out
@@ -1144,6 +1180,17 @@ def _write_back(original: Any, merged: Any) -> None:
                 current.replace(list(value.leaves))
             else:
                 setattr(original, f.name, value)
+
+
+def _changed(original: Any, merged: Any) -> bool:
+    """The run left this argument other than it was given (only an array or a mutable
+    record can be changed; a change that leaves the same terms is none)."""
+    if isinstance(original, SArray):
+        return not all(a.eq(b) for a, b in zip(original.leaves, merged.leaves, strict=True))
+    if _mutable_record(original):
+        ty = RecT(type(original))
+        return not all(a.eq(b) for a, b in zip(flatten(ty, original), flatten(ty, merged), strict=True))
+    return False
 
 
 class _Undefined:

@@ -48,6 +48,45 @@ def subterms(e: z3.ExprRef) -> Iterator[z3.ExprRef]:
         todo.extend(x.children())
 
 
+def canonical(e: z3.ExprRef) -> z3.ExprRef:
+    """e with every binder's variables named by their position alone. Under a binder Z3
+    refers to its variables by index, and their names are only for show; but two terms
+    that differ in those names are two terms, and the same computation run twice (the
+    impl's and the spec's lookup of one name) then gives two quantifiers that the solver
+    must prove equivalent rather than see are one."""
+    done: dict[int, z3.ExprRef] = {}
+    todo = [e]
+    while todo:
+        x = todo[-1]
+        if x.get_id() in done:
+            todo.pop()
+            continue
+        kids = [x.body()] if z3.is_quantifier(x) else x.children()
+        waiting = [c for c in kids if c.get_id() not in done]
+        if waiting:
+            todo.extend(waiting)
+            continue
+        todo.pop()
+        done[x.get_id()] = _rebuilt(x, [done[c.get_id()] for c in kids])
+    return done[e.get_id()]
+
+
+def _rebuilt(x: z3.ExprRef, kids: list[z3.ExprRef]) -> z3.ExprRef:
+    if z3.is_quantifier(x):
+        n, ctx = x.num_vars(), x.ctx
+        sorts = (z3.z3core.Sort * n)(*[x.var_sort(i).ast for i in range(n)])
+        names = (z3.z3core.Symbol * n)(*[z3.to_symbol(f"v{i}", ctx) for i in range(n)])
+        if x.is_lambda():
+            ast = z3.z3core.Z3_mk_lambda(ctx.ref(), n, sorts, names, kids[0].as_ast())
+        else:
+            ast = z3.z3core.Z3_mk_quantifier(ctx.ref(), x.is_forall(), x.weight(), 0, None, n, sorts, names,
+                                             kids[0].as_ast())
+        return z3.QuantifierRef(ast, ctx)
+    if all(a.eq(b) for a, b in zip(kids, x.children(), strict=True)):
+        return x
+    return x.decl()(*kids)
+
+
 def quantifier_free(e: z3.ExprRef) -> bool:
     """e has no ForAll or Exists anywhere in it. A lambda is allowed: it is a term (a map
     built by a comprehension), and a claim about one of its entries is a useful lemma
@@ -401,11 +440,27 @@ def const_array(ty: Ty, v: Any, index: Ty = INT) -> list[z3.ExprRef]:
     return [z3.K(index.sorts()[0], x) for x in flatten(ty, v)]
 
 
+_UNSPECIFIED: dict[tuple[int, ...], tuple[z3.ExprRef, tuple[z3.ExprRef, ...]]] = {}
+
+
+def unspecified(s: z3.SortRef, content: Sequence[z3.ExprRef]) -> z3.ExprRef:
+    """The value of sort s that a container built from `content` (its entries, as terms)
+    holds where it has none: an array's past its items, a map's at a key it lacks. Python
+    has no such value (reading one raises), so it is a constant of its own, but one per sort
+    and content: the same container built twice, by two runs, is then the same term (an
+    address space's empty map, built by the impl's copy-in and again by the spec's)."""
+    key = (s.get_id(), *(c.get_id() for c in content))
+    if key not in _UNSPECIFIED:  # content kept with it, so that no other term takes its ids
+        _UNSPECIFIED[key] = (z3.FreshConst(s, "undef"), (*content, s))
+    return _UNSPECIFIED[key][0]
+
+
 def _lift_items(ty: Ty, items: Sequence[Any], index: Ty = INT) -> list[z3.ExprRef]:
-    default = [z3.K(index.sorts()[0], z3.FreshConst(s, "undef")) for s in ty.sorts()]
-    leaves = default
-    for i, item in enumerate(items):
-        leaves = [z3.Store(a, i, x) for a, x in zip(leaves, flatten(ty, item), strict=True)]
+    entries = [flatten(ty, item) for item in items]
+    content = [x for xs in entries for x in xs]
+    leaves = [z3.K(index.sorts()[0], unspecified(s, content)) for s in ty.sorts()]
+    for i, xs in enumerate(entries):
+        leaves = [z3.Store(a, i, x) for a, x in zip(leaves, xs, strict=True)]
     return leaves
 
 
@@ -429,15 +484,16 @@ def flatten(ty: Ty, v: Any) -> list[z3.ExprRef]:
     if isinstance(ty, MapT):
         if isinstance(v, SMap):
             return [v.present, *v.values]
-        keys = sorted(v.keys())
+        entries = [(flatten(ty.key, k)[0], flatten(ty.value, v[k])) for k in sorted(v.keys())]
         key_sort = ty.key.sorts()[0]
         present = z3.K(key_sort, z3.BoolVal(False))
-        for k in keys:
-            present = z3.Store(present, flatten(ty.key, k)[0], True)
-        values = [z3.K(key_sort, z3.FreshConst(s, "undef")) for s in ty.value.sorts()]
-        for k in keys:
-            values = [z3.Store(a, flatten(ty.key, k)[0], x)
-                      for a, x in zip(values, flatten(ty.value, v[k]), strict=True)]
+        for k, _ in entries:
+            present = z3.Store(present, k, True)
+        content = [x for k, xs in entries for x in (k, *xs)]
+        values = [z3.K(key_sort, unspecified(s, content))
+                  for s in ty.value.sorts()]
+        for k, xs in entries:
+            values = [z3.Store(a, k, x) for a, x in zip(values, xs, strict=True)]
         return [present, *values]
     raise TypeError(ty)
 
