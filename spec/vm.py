@@ -99,8 +99,12 @@ def pages_needed(vm: Vm, pid: Word, va: Word) -> int:
 
 
 def zeroed(mem: PhysMem, frame: Word) -> PhysMem:
-    """mem with every byte of the frame 0."""
-    return bytearray(0 if a >> PAGE_SHIFT == frame else mem[a] for a in range(u32(0), u32(len(mem))))
+    """mem with every byte of the frame, a frame of physical memory, 0."""
+    out = bytearray(mem)
+    base = u32(frame << PAGE_SHIFT)
+    for a in range(base, base + PAGE_SIZE):
+        out[a] = 0
+    return out
 
 
 def map_page(vm: Vm, mem: PhysMem, pid: Word, va: Word, writable: bool,
@@ -176,9 +180,12 @@ def copyout(vm: Vm, mem: PhysMem, pid: Word, va: Word, buf: bytes) -> tuple[int,
         return E_INVAL_ADDR, mem
     first, second = frames_of(vm, pid, va, n, True)
     k = head(va, n)
-    return E_SUCC, bytearray(buf[k + a - second] if k < n and second <= a and a - second < n - k
-                             else buf[a - first] if first <= a and a - first < k
-                             else mem[a] for a in range(u32(0), u32(len(mem))))
+    out = bytearray(mem)
+    for a in range(first, first + k):  # the head, on va's page
+        out[a] = buf[a - first]
+    for a in range(second, second + n - k):  # the rest, from the start of the next page
+        out[a] = buf[k + a - second]
+    return E_SUCC, out
 
 
 def teardown(vm: Vm, pid: Word) -> tuple[int, Vm]:
