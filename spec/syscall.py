@@ -113,6 +113,13 @@ class Choices:
         return f
 
 
+def take(choices: Choices, n: int) -> tuple[int, ...]:
+    """The next n frames of the choices, at once (-1 past the last)."""
+    first = choices.taken
+    choices.taken += n
+    return tuple(choices.frames[first + i] if first + i < len(choices.frames) else -1 for i in range(n))
+
+
 def boot(cfg: Config, nframes: int, mem: PhysMem, regs: Regs) -> Kernel:
     """Only the root process, privileged, with `regs`; the reserved topics."""
     return Kernel(vm=vm_boot(cfg, nframes), mem=mem, topics=topics_boot(cfg),
@@ -246,7 +253,7 @@ def sys_sub(k: Kernel, pid: Word, tid: Word, qlen: Word, cb: Word, choices: Choi
         return failed(k, E_INVAL_ARG)
     if not callback_ok(k, pid, cb):
         return failed(k, E_INVAL_ADDR)
-    frames = tuple(choices.next() for _ in range(queue_pages(k.topics, int(qlen))))
+    frames = take(choices, queue_pages(k.topics, int(qlen)))
     err, topics, cs = topic_subscribe(k.topics, k.vm.containers, int(pid), int(tid), int(qlen), int(cb),
                                       frames)
     if err != E_SUCC:

@@ -347,6 +347,13 @@ SYSCALL_REFINES_BUGS: dict[str, tuple[str, list[Edit]]] = {
     "topic_destroy_reads_the_topic_from_ecx": ("topic_destroy", [(
         "    tid = syscall_get_arg2(k.uctx, tf_of(pid))\n    return answer(k, pid, topic_destroy(",
         "    tid = syscall_get_arg3(k.uctx, tf_of(pid))\n    return answer(k, pid, topic_destroy(")]),
+    "sub_checks_qlen_before_the_topic": ("sub", [(
+        "    if not topic_live(k.t, int(tid)):\n        return answer(k, pid, E_INVAL_TOPIC)\n"
+        "    if qlen < 1 or qlen > k.t.qlen_max:\n        return answer(k, pid, E_INVAL_ARG)\n",
+        "    if qlen < 1 or qlen > k.t.qlen_max:\n        return answer(k, pid, E_INVAL_ARG)\n"
+        "    if not topic_live(k.t, int(tid)):\n        return answer(k, pid, E_INVAL_TOPIC)\n")]),
+    "topic_lookup_refuses_a_name_of_name_max_bytes": ("topic_lookup", [(
+        "    if n < 1 or n > k.t.name_max:", "    if n < 1 or n >= k.t.name_max:")]),
     "unsub_answers_success_whatever_happened": ("unsub", [(
         "    return answer(k, pid, topic_unsubscribe(k.t, k.mq, k.c, int(pid), int(tid)))",
         "    topic_unsubscribe(k.t, k.mq, k.c, int(pid), int(tid))\n    return answer(k, pid, E_SUCC)")]),
@@ -384,8 +391,8 @@ def test_planted_boot_bug_is_caught_with_a_replayable_counterexample(bug: str, t
 
 # topic and syscall: (impl module, the state machine that runs it, its module attribute, edits).
 # The differential state machines catch each bug too (destroy's is also an obligation's,
-# `destroy_returns_no_queue_pages` above; SYS_SUB's refinement is not written yet), and
-# hypothesis shrinks the run to a short readable sequence of calls.
+# `destroy_returns_no_queue_pages` above, and SYS_SUB's, `sub_checks_qlen_before_the_topic`
+# above), and hypothesis shrinks the run to a short readable sequence of calls.
 IPC_BUGS: dict[str, tuple[Any, Any, str, list[Edit]]] = {
     "destroy_keeps_the_queue_pages": (impl_topic, TopicMachine, "it", [(
         "            end_subscription(t, mq, c, s)\n",

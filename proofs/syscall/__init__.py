@@ -183,12 +183,23 @@ def answers(call: str, impl: types.ModuleType = impl_syscall) -> Goal:
                 replay_module=impl.__name__, replay_extra={"call": call}, points=[a], sizes=sizes)
 
 
-def kernel_size(k: Any) -> Callable[[Any, z3.ModelRef], int]:
-    """The trap-frame area is as long as the case says; the lower layers' tables, which
-    these calls do not reach, are shown with two entries."""
+def kernel_size(k: Any, pid: Any = None) -> Callable[[Any, z3.ModelRef], int]:
+    """The trap-frame area is as long as the case says; the privileged bits reach pid's
+    (when it is low enough to show); the lower layers' tables, which these calls do not
+    reach, are shown with two entries."""
     def size(arr: Any, model: z3.ModelRef) -> int:
-        if arr is k.uctx or (getattr(arr, "leaves", None) and arr.leaves[0].eq(k.uctx.leaves[0])):
+        def is_(x: Any) -> bool:
+            return arr is x or bool(getattr(arr, "leaves", None) and arr.leaves[0].eq(x.leaves[0]))
+
+        if is_(k.uctx):
             return int(model.eval(z3.BV2Int(k.uctx.length), model_completion=True).as_long())
+        lower = getattr(k, "lower", None)
+        if lower is not None and is_(lower.mem):  # physical memory, where it is small enough to show
+            n = int(model.eval(z3.BV2Int(lower.mem.length), model_completion=True).as_long())
+            return n if n <= 1 << 16 else 2
+        if pid is not None and is_(k.priv):
+            shown = int(model.eval(z3.BV2Int(pid), model_completion=True).as_long()) + 1
+            return shown if 2 <= shown <= 4096 else 2
         return 2
 
     return size

@@ -12,12 +12,13 @@ case says why:
   keeps both within a page (docs/abi.md), and every queued message within MSG_MAX is the
   topic layer's invariant (`topic.publish.invariant` keeps it: no message in a queue is
   longer than MSG_MAX).
-- E_MEM: these calls take no frame (SYS_UNSUB and SYS_TOPIC_DESTROY give frames back).
+- E_MEM: SYS_SUB is given its queue's frames, distinct and as many as it takes (the
+  implementation's choice, `frames_given`); the other calls here take no frame
+  (SYS_UNSUB and SYS_TOPIC_DESTROY give frames back).
 
-With the refinement of SYS_PUB, SYS_RECV, SYS_STAT, SYS_UNSUB and SYS_TOPIC_DESTROY
-(`syscall.<call>.refines`), the impl answers only these for them; for the other calls
-here, the differential tests check the impl against the spec. The calls that take frames
-or give a user page back are not here yet (docs/syscall.md).
+With the refinement of every call here but SYS_YIELD and an unknown number, whose
+answers are proved on their own (`syscall.<call>.answers`), the impl answers only these.
+SYS_MMAP and SYS_MUNMAP are not here yet (docs/syscall.md).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from spec.abi import (
     SYS_PUB,
     SYS_RECV,
     SYS_STAT,
+    SYS_SUB,
     SYS_TOPIC_CREATE,
     SYS_TOPIC_DESTROY,
     SYS_TOPIC_LOOKUP,
@@ -42,19 +44,21 @@ from spec.abi import (
     errors_of,
 )
 from spec.syscall import Choices, Kernel, Regs
-from spec.topic import Topics
+from spec.topic import Topics, queue_pages
 from spec.x86 import PAGE_SHIFT, Word
 
 from ..engine.interp import run
-from ..engine.values import BVT, RecT, flatten, fresh, unflatten, wellformed
+from ..engine.values import BVT, INT, RecT, SeqT, flatten, fresh, unflatten, wellformed
 from ..obligation import Goal, InvalidCase, Shown, obligation
+from ..topic.delivery import distinct
 from . import HERE
 
 CALLS = {"yield": SYS_YIELD, "topic_create": SYS_TOPIC_CREATE, "topic_lookup": SYS_TOPIC_LOOKUP,
          "topic_destroy": SYS_TOPIC_DESTROY, "unsub": SYS_UNSUB, "pub": SYS_PUB, "recv": SYS_RECV,
-         "stat": SYS_STAT, "unknown": 0xFFFF}
+         "stat": SYS_STAT, "sub": SYS_SUB, "unknown": 0xFFFF}
 KERNEL = RecT(Kernel)
 REGS = RecT(Regs)
+FRAMES = SeqT(INT)
 PAGE_SIZE = 1 << PAGE_SHIFT
 
 
@@ -72,13 +76,16 @@ def names_fit(ts: Topics) -> bool:
 
 
 def live(k: Kernel, pid: Word) -> bool:
-    """pid is a live process: the kernel holds its registers and its privileged bit."""
-    return int(pid) in k.privileged and int(pid) in k.regs
+    """pid is a live process: the kernel holds its registers, its privileged bit and its
+    container."""
+    return int(pid) in k.privileged and int(pid) in k.regs and int(pid) in k.vm.containers.live
 
 
 def sizes_fit(k: Kernel) -> bool:
-    """A name and a message fit a page (a configuration's rule)."""
-    return k.topics.name_max <= PAGE_SIZE and k.topics.msg_max <= PAGE_SIZE and 0 <= k.topics.msg_max
+    """A name and a message fit a page (a configuration's rule), and the topics' pages have
+    a size (the topic layer's invariant)."""
+    return (k.topics.name_max <= PAGE_SIZE and k.topics.msg_max <= PAGE_SIZE and 0 <= k.topics.msg_max
+            and 1 <= k.topics.page_size)
 
 
 def fits(k: Kernel, pid: Word) -> bool:
@@ -91,8 +98,15 @@ def pruning_case(k: Kernel, pid: Word) -> bool:
     return live(k, pid) and sizes_fit(k)
 
 
-def errno_of_call(k: Kernel, pid: Word, r: Regs) -> int:
-    errno, _, _ = spec_syscall.dispatch(k, pid, r, Choices(frames=()))
+def frames_given(k: Kernel, r: Regs, frames: tuple[int, ...]) -> bool:
+    """The implementation's choice of frames: distinct, and as many as a subscription with
+    the qlen in ecx takes (a kernel gives each free frame once, and never runs out: the
+    quota check has passed; docs/topic.md)."""
+    return distinct(frames) and len(frames) >= queue_pages(k.topics, int(r.ecx))
+
+
+def errno_of_call(k: Kernel, pid: Word, r: Regs, frames: tuple[int, ...]) -> int:
+    errno, _, _ = spec_syscall.dispatch(k, pid, r, Choices(frames=frames))
     return errno
 
 
@@ -130,14 +144,19 @@ def answers_listed(call: str) -> Goal:
     # what prunes the run's branches: the number, pid live and the sizes (quantifier-free,
     # so each question is quick; the topics' sizes, quantified, are hypotheses alone)
     prune = run(pruning_case, lambda: [k, pid])
-    out = run(errno_of_call, lambda: [k, pid, r], assume=[number, prune.result, *prune.assumptions])
+    # the frames the implementation takes, whichever they are
+    frames = unflatten(FRAMES, flatten(FRAMES, fresh(FRAMES, "frames")))
+    apart = run(frames_given, lambda: [k, r, frames])
+    out = run(errno_of_call, lambda: [k, pid, r, frames], assume=[number, prune.result, *prune.assumptions])
     conclusion = z3.And(*out.obligations, one_of(out.result, listed(call)))
     # pid's registers and bit, the topic in ebx, and the one subscription a call of pid's
     # on topic ebx reads
     keys = [z3.BV2Int(pid), z3.BV2Int(r.ebx), (z3.BV2Int(pid), z3.BV2Int(r.ebx))]
     inputs = {"k": Shown(KERNEL, k, lambda arr, model: 2, keys=keys), "pid": Shown(BVT(32), pid),
-              "r": Shown(REGS, r)}
-    return Goal([*given, *out.assumptions], conclusion, inputs, replay=replay_listed,
+              "r": Shown(REGS, r), "frames": Shown(FRAMES, frames)}
+    return Goal([*given, wellformed(FRAMES, frames), apart.result, *apart.assumptions, *out.assumptions],
+                conclusion, inputs,
+                replay=replay_listed,
                 replay_extra={"call": call}, sizes=[k.topics.ntopic, k.topics.nsub, k.topics.name_max,
                                                     k.topics.msg_max, k.topics.qlen_max])
 
@@ -146,10 +165,12 @@ for _call in CALLS:
     obligation(f"syscall.{_call}.errnos")(lambda _call=_call: answers_listed(_call))
 
 
-def replay_listed(impl: types.ModuleType | None, call: str, k: Kernel, pid: Word, r: Regs) -> None:
+def replay_listed(impl: types.ModuleType | None, call: str, k: Kernel, pid: Word, r: Regs,
+                  frames: tuple[int, ...]) -> None:
     nr = CALLS[call]
-    if not fits(k, pid) or (r.eax in HERE if call == "unknown" else r.eax != nr):
+    if not fits(k, pid) or not frames_given(k, r, frames) \
+            or (r.eax in HERE if call == "unknown" else r.eax != nr):
         raise InvalidCase("a name or a message longer than a page, a queued message longer than MSG_MAX, "
-                          "or not this call")
-    errno = errno_of_call(copy.deepcopy(k), pid, r)
+                          "a frame taken twice, or not this call")
+    errno = errno_of_call(copy.deepcopy(k), pid, r, frames)
     assert errno in listed(call), f"{call} answered errno {errno}, which the ABI does not list for it"

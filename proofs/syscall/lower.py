@@ -10,8 +10,9 @@ kernel record with that record in place of each lower table (`t`, `mq`, `c` and 
 all name it), beside the impl's own trap frames and privileged bits.
 
 The calls proved over this interface read and write no other lower-layer function: those
-that take frames (SYS_MMAP, SYS_SUB) or give a user page back (SYS_MUNMAP) are bound to
-`not_over_the_specs`, which no proof here reaches.
+that map or unmap user pages (SYS_MMAP, SYS_MUNMAP) are bound to `not_over_the_specs`,
+which no proof here reaches. A subscription's queue pages are `SpecLower.frames`, taken in
+order, as the spec's dispatcher takes its `Choices`.
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ from typing import Any, NoReturn
 
 import spec.topic as spec_topic
 import spec.vm as spec_vm
-from spec.topic import Topics
+from spec.syscall import Choices, take
+from spec.topic import Topics, queue_pages
 from spec.vm import Vm
 from spec.x86 import PhysMem, Word
 
 
 @dataclass
 class SpecLower:
-    """The VM layer's spec state and physical memory, and the topic layer's spec state."""
+    """The VM layer's spec state and physical memory, the topic layer's spec state, and the
+    frames the container layer hands out next (its spec takes the implementation's choice:
+    here, these, in order)."""
 
     vm: Vm
     mem: PhysMem
     topics: Topics
+    frames: tuple[int, ...]
 
     # the sizes the impl reads off its lower tables, read off the specs' states
     @property
@@ -117,6 +122,14 @@ def spec_topic_stat(low: SpecLower, mq: SpecLower, pid: int, tid: int) -> tuple[
     return spec_topic.stat(low.topics, pid, tid)
 
 
+def spec_topic_subscribe(low: SpecLower, mq: SpecLower, c: SpecLower, pid: int, tid: int, qlen: int,
+                         cb: int) -> int:
+    frames = take(Choices(frames=low.frames), queue_pages(low.topics, qlen))
+    err, low.topics, cs = spec_topic.subscribe(low.topics, low.vm.containers, pid, tid, qlen, cb, frames)
+    low.vm = replace(low.vm, containers=cs)
+    return err
+
+
 def spec_topic_unsubscribe(low: SpecLower, mq: SpecLower, c: SpecLower, pid: int, tid: int) -> int:
     err, low.topics, cs = spec_topic.unsubscribe(low.topics, low.vm.containers, pid, tid)
     low.vm = replace(low.vm, containers=cs)
@@ -149,8 +162,8 @@ INTERFACE = {
     "topic_live": spec_topic_live, "topic_create": spec_topic_create, "topic_lookup": spec_topic_lookup,
     "topic_publish_error": spec_topic_publish_error, "topic_publish": spec_topic_publish,
     "topic_peek": spec_topic_peek, "topic_receive": spec_topic_receive, "topic_stat": spec_topic_stat,
-    "topic_unsubscribe": spec_topic_unsubscribe, "topic_destroy": spec_topic_destroy,
-    "pt_copyin": spec_pt_copyin, "pt_copyout": spec_pt_copyout,
-    **dict.fromkeys(("topic_subscribe", "map_page", "unmap_page",
+    "topic_subscribe": spec_topic_subscribe, "topic_unsubscribe": spec_topic_unsubscribe,
+    "topic_destroy": spec_topic_destroy, "pt_copyin": spec_pt_copyin, "pt_copyout": spec_pt_copyout,
+    **dict.fromkeys(("map_page", "unmap_page",
                      "get_pdir_entry", "get_ptbl_entry_by_va", "container_can_consume"), not_over_the_specs),
 }
