@@ -22,7 +22,8 @@ from typing import Any
 
 import z3
 
-from .engine.values import Ty, canonical, fresh_name, quantifier_free, subterms
+from .engine.terms import canonical, quantifier_free, subterms
+from .engine.values import Ty, fresh_name
 from .replay import concretize, describe, write_replay
 
 REGISTRY: dict[str, Callable[[], Goal]] = {}

@@ -18,6 +18,7 @@ import impl.message as impl_message
 import spec.message as spec_message
 from impl.message import MsgTable
 from proofs.engine.interp import Given, Unsupported, run
+from proofs.engine.terms import subterms
 from proofs.engine.values import (
     BYTES,
     INT,
@@ -28,7 +29,6 @@ from proofs.engine.values import (
     equal,
     flatten,
     fresh,
-    subterms,
     ty_of_value,
     unflatten,
 )

@@ -12,7 +12,8 @@ from __future__ import annotations
 import z3
 
 from proofs.engine.interp import run
-from proofs.engine.values import INT, ArrT, MapT, canonical, flatten, fresh
+from proofs.engine.terms import canonical
+from proofs.engine.values import INT, ArrT, MapT, flatten, fresh
 from spec.map import Map
 from tests.test_engine import first_zero, only_native
 

@@ -33,6 +33,7 @@ from spec.map import Map
 from spec.x86 import u8, u16, u32
 
 from . import counting
+from .terms import canonical, quantifier_free, subterms, unspecified
 from .values import (
     BOOL,
     BUFFER,
@@ -51,17 +52,13 @@ from .values import (
     SSeq,
     TupT,
     Ty,
-    canonical,
     const_array,
     equal,
     flatten,
     fresh_name,
     ite,
-    quantifier_free,
-    subterms,
     ty_of_value,
     unflatten,
-    unspecified,
 )
 
 WORDS = {u8: 8, u16: 16, u32: 32}

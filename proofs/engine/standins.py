@@ -30,7 +30,8 @@ from typing import Any
 
 import z3
 
-from .values import ArrT, RecT, Ty, equal, flatten, fresh, fresh_name, same_leaf, subterms, unflatten
+from .terms import subterms
+from .values import ArrT, RecT, Ty, equal, flatten, fresh, fresh_name, same_leaf, unflatten
 
 
 class ByContract:
