@@ -179,7 +179,7 @@ LAYER = Layer(name="container", impl=impl_container, prefix="container_", state=
               spec_state=CONTAINERS, abstract=abstract, invariant=table_ok, operations=OPERATIONS,
               assumed=around, assumed_natively=around_ok, prepare=_prepare, size=_table_size,
               sizes=_sizes, admissible=admissible, claims=allocated_free_frame,
-              example=lambda: booted())
+              example=booted)
 
 
 def parent_at(t: ContainerTable, p: int) -> int:

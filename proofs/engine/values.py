@@ -417,8 +417,7 @@ def flatten(ty: Ty, v: Any) -> list[z3.ExprRef]:
         for k, _ in entries:
             present = z3.Store(present, k, True)
         content = [x for k, xs in entries for x in (k, *xs)]
-        values = [z3.K(key_sort, unspecified(s, content))
-                  for s in ty.value.sorts()]
+        values = [z3.K(key_sort, unspecified(s, content)) for s in ty.value.sorts()]
         for k, xs in entries:
             values = [z3.Store(a, k, x) for a, x in zip(values, xs, strict=True)]
         return [present, *values]
