@@ -42,6 +42,7 @@ from spec.abi import (
     E_EXCEEDS_QUOTA,
     E_INVAL_ARG,
     E_INVAL_TOPIC,
+    E_MEM,
     E_MSGSIZE,
     E_NOSPACE,
     E_NOT_SUBSCRIBED,
@@ -309,18 +310,30 @@ def find_subscription(t: TopicTable, pid: int, tid: int) -> int:
     return -1
 
 
+def alloc_frames(t: TopicTable, c: ContainerTable, pid: int, s: int, n: int) -> None:
+    """Charge frames to pid for slot s's queue, one container_alloc for each of the first
+    n pages, until the container layer refuses one: s_npages[s] counts those taken (the
+    caller has set it to 0), so the slot always records exactly the frames it holds."""
+    for i in range(n):
+        if t.s_npages[s] == i:
+            err, frame = container_alloc(c, pid)
+            if err == E_SUCC:
+                t.s_frames[s][i] = frame
+                t.s_npages[s] = i + 1
+
+
 def take_frames(t: TopicTable, c: ContainerTable, pid: int, s: int, n: int) -> int:
     """Charge n frames to pid for slot s's queue, all or none."""
     if not container_can_consume(c, pid, n):
         return E_EXCEEDS_QUOTA
-    for i in range(n):
-        err, frame = container_alloc(c, pid)
-        if err != E_SUCC:
-            for j in range(i):
-                container_free(c, pid, t.s_frames[s][j])
-            return err
-        t.s_frames[s][i] = frame
-    t.s_npages[s] = n
+    t.s_npages[s] = 0
+    alloc_frames(t, c, pid, s, n)
+    if t.s_npages[s] != n:
+        # within its quota, a frame is refused only when none is free (docs/topic.md: it
+        # cannot happen); give back those taken
+        free_frames(c, pid, t.s_frames[s], t.s_npages[s])
+        t.s_npages[s] = 0
+        return E_MEM
     return E_SUCC
 
 

@@ -92,8 +92,14 @@ def split(cs: Containers, parent: int, quota: int) -> tuple[int, int, Containers
     return E_SUCC, child, replace(cs, live=live.set(child, Container(quota=quota, usage=0, parent=parent)))
 
 
-def has_free_frame(cs: Containers) -> bool:
-    return any(f not in cs.owner for f in range(cs.nframes))
+def is_free(cs: Containers, frame: int) -> bool:
+    return 0 <= frame and frame < cs.nframes and frame not in cs.owner
+
+
+def has_free_frame(cs: Containers, frame: int) -> bool:
+    """Some frame is free: `frame`, the implementation's choice (which is free whenever one
+    is), or another."""
+    return is_free(cs, frame) or any(f not in cs.owner for f in range(cs.nframes))
 
 
 def alloc(cs: Containers, pid: int, frame: int) -> tuple[int, Containers]:
@@ -102,7 +108,7 @@ def alloc(cs: Containers, pid: int, frame: int) -> tuple[int, Containers]:
         return E_INVAL_PID, cs
     if not can_consume(cs, pid, 1):
         return E_EXCEEDS_QUOTA, cs
-    if not has_free_frame(cs):
+    if not has_free_frame(cs, frame):
         return E_MEM, cs
     c = cs.live[pid]
     return E_SUCC, replace(cs, live=cs.live.set(pid, replace(c, usage=c.usage + 1)),

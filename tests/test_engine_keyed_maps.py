@@ -151,3 +151,49 @@ def test_a_map_of_a_maps_items_equals_native_maps() -> None:
             s.add(*_lift(t), unique.result, *built.assumptions, *doubled.assumptions, *at.assumptions,
                   x == 1, p == key[0], q == key[1], at.result != read(native, *key))
             assert s.check() == z3.unsat, (t, key)
+
+
+def owners(t: Slots, pid: int, i: int) -> Map[tuple[int, int], int]:
+    """Slots [0, i) as keys, each owned by pid: one value for every key."""
+    return Map({(t.pid[s], t.topic[s]): pid for s in range(i)})
+
+
+def test_a_map_of_one_value_equals_native_maps_whose_keys_repeat() -> None:
+    """{key(s): pid ...} is the map Python builds whether or not keys repeat: no obligation
+    that they are one to one, and every key read as the native map has it."""
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    i, pid, p, q = z3.Ints("i pid p q")
+    built = run(owners, lambda: [unflatten(SLOTS, leaves), pid, i])
+    assert not built.obligations, "no key need be one to one"
+    at = run(read, lambda: [built.result, p, q])
+    rng = random.Random(3)
+    for _ in range(CASES // 2):
+        t = random_slots(rng, unique=False)
+        upto = rng.randrange(0, t.n + 1)
+        native = owners(t, 9, upto)
+        for key in [(a, b) for a in range(3) for b in range(3)]:
+            s = z3.Solver()
+            s.add(*_lift(t), *built.assumptions, *at.assumptions, i == upto, pid == 9,
+                  p == key[0], q == key[1], at.result != read(native, *key))
+            assert s.check() == z3.unsat, (t, upto, key)
+
+
+def test_maps_over_nested_prefixes_share_one_inverse_and_stay_consistent() -> None:
+    """The maps over slots [0, i) and [0, i + 1) share their inverse (the prefixes are
+    nested); with keys that repeat, both still read as the native maps, at once."""
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    i, pid, p, q = z3.Ints("i pid p q")
+    small = run(owners, lambda: [unflatten(SLOTS, leaves), pid, i])
+    large = run(owners, lambda: [unflatten(SLOTS, leaves), pid, i + 1])
+    at_small = run(read, lambda: [small.result, p, q])
+    at_large = run(read, lambda: [large.result, p, q])
+    t = Slots(4, [True] * 4, [1, 0, 1, 1], [2, 0, 2, 2], [0, 0, 0, 0])
+    for upto in range(t.n):
+        for key in [(1, 2), (0, 0), (2, 2)]:
+            s = z3.Solver()
+            s.add(*_lift(t), *small.assumptions, *large.assumptions, *at_small.assumptions,
+                  *at_large.assumptions, i == upto, pid == 9, p == key[0], q == key[1])
+            assert s.check() == z3.sat, "the shared inverse's assumptions are consistent"
+            s.add(z3.Or(at_small.result != read(owners(t, 9, upto), *key),
+                        at_large.result != read(owners(t, 9, upto + 1), *key)))
+            assert s.check() == z3.unsat, (upto, key)

@@ -276,6 +276,9 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
     "free_frames_keeps_the_last_frame": ("topic.unsubscribe.refines", [
         ("    for i in range(n):\n        container_free(c, pid, frames[i])",
          "    for i in range(n - 1):\n        container_free(c, pid, frames[i])")]),
+    "subscribe_takes_a_page_too_few": ("topic.subscribe.refines", [
+        ("    alloc_frames(t, c, pid, s, n)\n    if t.s_npages[s] != n:",
+         "    alloc_frames(t, c, pid, s, n - 1)\n    if t.s_npages[s] != n - 1:")]),
     "destroy_returns_no_queue_pages": ("topic.destroy.refines", [
         ("        if t.s_used[s] and t.s_topic[s] == tid:\n            end_subscription(t, mq, c, s)\n",
          "        if t.s_used[s] and t.s_topic[s] == tid:\n            queue_destroy(mq, s)\n"

@@ -844,9 +844,12 @@ class Interp:
             leaves = [z3.Lambda([j], z3.substitute(x, (k, lo + z3.Int2BV(j, k.size()))))
                       for x in flatten(ty, elem)]
             return SSeq(SeqT(ty, kind), z3.If(z3.UGE(hi, lo), z3.BV2Int(hi - lo), 0), leaves)
-        leaves = [z3.Lambda([k], z3.substitute(x, (k, k + lo))) for x in flatten(ty, elem)]
+        zero = isinstance(lo, int | z3.IntNumRef) and _as_int(lo) == 0
+        # from 0, element k is k itself: a term `k + 0` hides it from E-matching's patterns
+        leaves = [z3.Lambda([k], x if zero else z3.substitute(x, (k, k + lo))) for x in flatten(ty, elem)]
         if kind in (tuple, bytes):
-            return SSeq(SeqT(ty, kind), z3.If(hi >= lo, hi - lo, 0), leaves)
+            length = z3.If(hi >= 0, hi, 0) if zero else z3.If(hi >= lo, hi - lo, 0)
+            return SSeq(SeqT(ty, kind), length, leaves)
         if isinstance(k, z3.BitVecRef):  # a word-indexed array, as physical memory
             return SArray(ArrT(ty, kind, index=BVT(k.size()), sized=True), leaves,
                           length=z3.If(z3.UGE(hi, lo), hi - lo, z3.BitVecVal(0, k.size())))
@@ -976,24 +979,38 @@ class Interp:
     def keyed_comprehension(self, k: z3.ExprRef, member: z3.BoolRef, key_ty: Any, key: Any,
                             value: Any, bounds: tuple[Any, Any] | None = None) -> SMap:
         """{key(k): value(k) for k in a domain}, with a key computed from k (a subscription
-        slot's (pid, topic)). The key must be one-to-one on the domain, else Python keeps
-        the last k of a key and the map is not what is written here: that is an obligation
-        of the run. The k of a key is then inverse(key): where the key is one-to-one the
-        inverse is assumed to undo it (ForAll k. inverse(key(k)) == k), so membership and
-        values read without a quantifier: K is present iff inverse(K) is in the domain
-        with key K. The inverse is one function per (domain, key), shared by every
-        comprehension with both, so two maps built alike are alike term for term."""
+        slot's (pid, topic)). Where the value depends on k, the key must be one-to-one on
+        the domain, else Python keeps the last k of a key and the map is not what is written
+        here: that is an obligation of the run. The k of a key is then inverse(key): where
+        the key is one-to-one the inverse is assumed to undo it (ForAll k. inverse(key(k))
+        == k), so membership and values read without a quantifier: K is present iff
+        inverse(K) is in the domain with key K. Where the value does not depend on k
+        ({frame: pid for ...}), any k of a key gives the map as written: the inverse is
+        assumed only to pick one, and no key need be one to one. The inverse is one function
+        per (domain, key), shared by every comprehension with both, so two maps built alike
+        are alike term for term."""
         if not isinstance(key_ty, TupT | IntT | BVT | BoolT):
             raise Unsupported("a map comprehension keyed by a value that is not a scalar or a tuple")
         kt = flatten(key_ty, key)[0]
-        inverse = _inverse(k, member, kt)
-        a, b = z3.Const(fresh_name("a"), k.sort()), z3.Const(fresh_name("b"), k.sort())
-        at_a, at_b = (lambda e: z3.substitute(e, (k, a))), (lambda e: z3.substitute(e, (k, b)))
-        one_to_one = z3.ForAll([a, b], z3.Implies(z3.And(at_a(member), at_b(member), at_a(kt) == at_b(kt)),
-                                                  a == b))
-        self.path.obligations.append(one_to_one)
-        self.path.assumptions.append(
-            z3.Implies(one_to_one, z3.ForAll([k], z3.Implies(member, inverse(kt) == k))))
+        inverse = _inverse(k, member, kt, None if bounds is None else bounds[1])
+        if any(z3.is_expr(x) and _mentions(x, k) for x in flatten(ty_of_value(value), value)):
+            a, b = z3.Const(fresh_name("a"), k.sort()), z3.Const(fresh_name("b"), k.sort())
+            at_a, at_b = (lambda e: z3.substitute(e, (k, a))), (lambda e: z3.substitute(e, (k, b)))
+            # the keys compared as simplified (a key read from a sequence, its lambda
+            # applied): an applied lambda hides the key from E-matching
+            same_key = z3.simplify(at_a(kt)) == z3.simplify(at_b(kt))
+            one_to_one = z3.ForAll([a, b], z3.Implies(z3.And(at_a(member), at_b(member), same_key), a == b))
+            self.path.obligations.append(one_to_one)
+            self.path.assumptions.append(
+                z3.Implies(one_to_one, z3.ForAll([k], z3.Implies(member, inverse(kt) == k))))
+        else:
+            # one value for every key ({frame: pid for ...}): the map is as written whichever
+            # k of a key Python keeps, so the keys need not be one to one; the inverse picks
+            # one k of each key (the least, say: one in every domain of a shared inverse
+            # that holds any, as they are nested)
+            back = inverse(kt)
+            self.path.assumptions.append(z3.ForAll([k], z3.Implies(
+                member, z3.And(z3.substitute(member, (k, back)), z3.substitute(kt, (k, back)) == kt))))
         # one name for the bound key of every such map: Z3 keeps a binder's name in its
         # term, and two maps built alike must be one term
         K = z3.Const("keyed!key", kt.sort())
@@ -1008,12 +1025,23 @@ class Interp:
 _inverses: dict[tuple[int, int], tuple[z3.FuncDeclRef, z3.ExprRef, z3.ExprRef]] = {}
 
 
-def _inverse(k: z3.ExprRef, member: z3.BoolRef, key: z3.ExprRef) -> z3.FuncDeclRef:
+def _inverse(k: z3.ExprRef, member: z3.BoolRef, key: z3.ExprRef,
+             hi: z3.ExprRef | None = None) -> z3.FuncDeclRef:
     """The function that takes a keyed comprehension's key back to its k: one per
-    (domain, key), named by their terms with k bound (equal terms, one id)."""
+    (domain, key), named by their terms with k bound (equal terms, one id). Domains that
+    differ only in the upper bound hi of their range (k < hi the one place hi appears) share
+    one: they are nested, so a key one-to-one on the larger is so on the smaller, and one
+    inverse undoes both (the frames [0, i) and [0, i + 1) of an induction step)."""
     bound = z3.Const("keyed!k", k.sort())  # one name, as for the map's key
-    domain = z3.Lambda([bound], z3.substitute(member, (k, bound)))
-    keyed = z3.Lambda([bound], z3.substitute(key, (k, bound)))
+    if hi is not None and is_sym(hi):
+        top = z3.Const("keyed!hi", hi.sort())
+        upto = z3.substitute(member, (hi, top))
+        if (z3.substitute(key, (hi, top)).eq(key)
+                and not _mentions(z3.substitute(upto, (k < top, z3.BoolVal(True))), top)):
+            member = upto
+    # binders named by position: two keys built alike are one term whatever their names
+    domain = canonical(z3.Lambda([bound], z3.substitute(member, (k, bound))))
+    keyed = canonical(z3.Lambda([bound], z3.substitute(key, (k, bound))))
     ident = (domain.get_id(), keyed.get_id())
     if ident not in _inverses:  # the terms are kept, so that their ids stay theirs
         f = z3.Function(fresh_name("inverse"), key.sort(), k.sort())
@@ -1081,6 +1109,10 @@ def _mutable_ty(v: Any) -> Any:
     if _mutable_record(v):
         return RecT(type(v))
     return None
+
+
+def _as_int(x: int | z3.IntNumRef) -> int:
+    return x if isinstance(x, int) else x.as_long()
 
 
 def _mentions(term: z3.ExprRef, x: z3.ExprRef) -> bool:

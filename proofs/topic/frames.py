@@ -1,5 +1,5 @@
-"""The operations that give queue frames back to the container layer, proved over the
-message and container layers' specs: unsubscribe and destroy.
+"""The operations that take queue frames from the container layer or give them back,
+proved over the message and container layers' specs: subscribe, unsubscribe and destroy.
 
 `topic.<op>.refines`: for every topic table, every state of the message layer's spec and
 every state of the container layer's spec below it in which the slots agree with the
@@ -8,12 +8,20 @@ frames are distinct frames its pid owns (`frames_owned`), `topic_<op>` answers t
 errno, and the abstract topics and the containers after it are the spec's after it.
 `topic.<op>.unchanged_on_error`: in the same case, an error changes nothing.
 
-The impl gives a queue's frames back one `container_free` at a time (`free_frames`), and
-destroy ends the subscriptions to its topic one slot at a time (`end_subscriptions`); the
-spec gives the frames back at once (`spec.container.free_all`, `free_each`). Both loops
-are taken by induction (`engine.standins.ByInduction`) with their summaries,
-`frames_freed` and `subscriptions_ended`: what their first i iterations leave, at once.
-Each call proves the summary's base and step in its own state; neither loop is unrolled.
+The impl takes a queue's frames one `container_alloc` at a time (`alloc_frames`), gives
+them back one `container_free` at a time (`free_frames`), and destroy ends the
+subscriptions to its topic one slot at a time (`end_subscriptions`); the spec takes and
+gives back the frames at once (`spec.container.alloc_all`, `free_all`, `free_each`). The
+loops are taken by induction (`engine.standins.ByInduction`) with their summaries,
+`frames_taken`, `frames_freed` and `subscriptions_ended`: what their first i iterations
+leave, at once. Each call proves the summary's base and step in its own state; no loop is
+unrolled.
+
+Subscribe's spec takes the frames the implementation chose; here, the container layer's
+spec hands out its `choices` in order, and the spec is given the next queue_pages(qlen) of
+them. Its case adds that pid has a container and that those frames are distinct free
+frames (`choices_free`: the kernel's frames never run out, docs/topic.md), distinct as a
+ghost `position` (an input of the goal) tells where each is among them.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ import z3
 import impl.topic as impl_topic
 import spec.container as spec_container
 import spec.topic as spec_topic
-from impl.topic import TopicTable
+from impl.topic import TopicTable, queue_pages
 from spec.abi import E_SUCC, Config
 from spec.container import Containers
 from spec.map import Map
@@ -40,7 +48,7 @@ from ..container import INTERFACE as CONTAINER_INTERFACE
 from ..container import SpecContainers
 from ..engine.interp import Outcome, run
 from ..engine.standins import ByInduction, same_arguments
-from ..engine.values import INT, RecT, equal, flatten, fresh, unflatten, wellformed
+from ..engine.values import INT, ArrT, RecT, equal, flatten, fresh, unflatten, wellformed
 from ..layer import over
 from ..message import INTERFACE as MESSAGE_INTERFACE
 from ..message import SpecMailboxes
@@ -94,11 +102,36 @@ def subscriptions_ended(i: int, t: TopicTable, mq: SpecMailboxes, c: SpecContain
         t.s_used[s] = t.s_used[s] and not ending(t, i, tid, s)
 
 
+def frames_taken(i: int, t: TopicTable, c: SpecContainers, pid: int, s: int, n: int) -> None:
+    """`alloc_frames` after its first i iterations, where every allocation succeeds (the
+    choices are free: `choices_free`): the next i choices charged to pid at once, recorded
+    as slot s's first i frames and counted."""
+    first = c.taken
+    c.cs = spec_container.alloc_all(c.cs, pid, tuple(c.choices[first + j] for j in range(i)))
+    c.taken = first + i
+    for j in range(i):
+        t.s_frames[s][j] = c.choices[first + j]
+    t.s_npages[s] = i
+
+
+def choices_free(t: TopicTable, c: SpecContainers, pid: int, qlen: int, position: list[int]) -> bool:
+    """pid has a container, and the frames the container layer hands out next, as many as a
+    queue of qlen messages needs, are distinct free frames: the kernel's frames never run
+    out (docs/topic.md). They are distinct as `position` tells where each is among them."""
+    n = queue_pages(t, qlen)
+    first = c.taken
+    return (pid in c.cs.live and 0 <= first
+            and all(0 <= c.choices[first + j] and c.choices[first + j] < c.cs.nframes
+                    and c.choices[first + j] not in c.cs.owner and position[c.choices[first + j]] == j
+                    for j in range(n)))
+
+
 def interface(impl: types.ModuleType) -> dict[str, Any]:
     """The layers below as their specs, and impl's loops over frames and over slots by
     their summaries."""
     containers = {name: f for name, f in CONTAINER_INTERFACE.items() if name in impl.__dict__}
     return {**MESSAGE_INTERFACE, **containers, "free_frames": ByInduction(impl.free_frames, frames_freed),
+            "alloc_frames": ByInduction(impl.alloc_frames, frames_taken),
             "end_subscriptions": ByInduction(impl.end_subscriptions, subscriptions_ended)}
 
 
@@ -106,15 +139,36 @@ def spec_unsubscribe(ts: Topics, c: SpecContainers, pid: int, tid: int) -> tuple
     return spec_topic.unsubscribe(ts, c.cs, pid, tid)
 
 
+def spec_subscribe(ts: Topics, c: SpecContainers, pid: int, tid: int, qlen: int,
+                   callback: int) -> tuple[int, Topics, Containers]:
+    """The spec's subscribe, its frames the container layer's next choices."""
+    frames = tuple(c.choices[c.taken + j] for j in range(spec_topic.queue_pages(ts, qlen)))
+    return spec_topic.subscribe(ts, c.cs, pid, tid, qlen, callback, frames)
+
+
+def subscribe_case(t: TopicTable, mq: SpecMailboxes, c: SpecContainers, pid: int, tid: int, qlen: int,
+                   callback: int, position: list[int]) -> bool:
+    return choices_free(t, c, pid, qlen, position)
+
+
+def no_case(t: TopicTable, mq: SpecMailboxes, c: SpecContainers, *args: Any) -> bool:
+    return True
+
+
 def spec_destroy(ts: Topics, c: SpecContainers, pid: int, tid: int) -> tuple[int, Topics, Containers]:
     return spec_topic.destroy(ts, c.cs, pid, tid)
 
 
-# operation: (the spec's, its arguments after the states, with their types)
-OPERATIONS: dict[str, tuple[Any, tuple[tuple[str, Any], ...]]] = {
-    "unsubscribe": (spec_unsubscribe, (("pid", INT), ("tid", INT))),
-    "destroy": (spec_destroy, (("pid", INT), ("tid", INT))),
+# operation: (the spec's, its arguments after the states with their types, the case it
+# takes beyond `case`)
+OPERATIONS: dict[str, tuple[Any, tuple[tuple[str, Any], ...], Callable[..., bool]]] = {
+    "subscribe": (spec_subscribe, (("pid", INT), ("tid", INT), ("qlen", INT), ("callback", INT)),
+                  subscribe_case),
+    "unsubscribe": (spec_unsubscribe, (("pid", INT), ("tid", INT)), no_case),
+    "destroy": (spec_destroy, (("pid", INT), ("tid", INT)), no_case),
 }
+# the values a case states (beyond the operation's arguments), with their types
+GHOSTS: dict[str, tuple[tuple[str, Any], ...]] = {"subscribe": (("position", ArrT(INT)),)}
 
 
 @dataclass
@@ -124,32 +178,37 @@ class Run:
     op: str
     impl: types.ModuleType
     args: list[Any]
+    ghosts: list[Any]
     before: tuple[Any, Any, Any]  # t, mq, c
     after: tuple[Any, Any, Any]
     out: Outcome
-    given: Outcome
+    given: list[z3.BoolRef]  # the case
+    given_obligations: list[z3.BoolRef]  # what its definitions need proved
 
     @staticmethod
     def of(op: str, impl: types.ModuleType) -> Run:
-        _, names = OPERATIONS[op]
+        _, names, extra = OPERATIONS[op]
         leaves = [flatten(ty, fresh(ty, name)) for name, ty in LOWERS]
         args = [fresh(ty, name) for name, ty in names]
+        ghosts = [fresh(ty, name) for name, ty in GHOSTS.get(op, ())]
 
         def states() -> list[Any]:
             return [unflatten(ty, xs) for (_, ty), xs in zip(LOWERS, leaves, strict=True)]
 
         t0, mq0, c0 = states()
-        given = run(case, lambda: [t0, mq0, c0])
+        cases = [run(case, lambda: [t0, mq0, c0]), run(extra, lambda: [t0, mq0, c0, *args, *ghosts])]
+        given = [z3.BoolVal(x) if isinstance(x, bool) else x
+                 for o in cases for x in (o.result, *o.assumptions)]
         with over(impl, interface(impl)):
-            out = run(getattr(impl, f"topic_{op}"), lambda: [*states(), *args],
-                      assume=[given.result, *given.assumptions])
-        return Run(op, impl, args, (t0, mq0, c0), tuple(out.args[:3]), out, given)
+            out = run(getattr(impl, f"topic_{op}"), lambda: [*states(), *args], assume=given)
+        return Run(op, impl, args, ghosts, (t0, mq0, c0), tuple(out.args[:3]), out, given,
+                   [x for o in cases for x in o.obligations])
 
     def goal(self, conclusion: z3.BoolRef, facts: list[z3.BoolRef], replay: Callable[..., None]) -> Goal:
         """The goal of this run: the case, the run's facts and these, shown as the case."""
-        _, names = OPERATIONS[self.op]
+        _, names, extra = OPERATIONS[self.op]
         t0, mq0, c0 = self.before
-        hyps = [self.given.result, *self.given.assumptions,
+        hyps = [*self.given,
                 *[wellformed(ty, v) for (_, ty), v in zip(LOWERS, self.before, strict=True)],
                 *[wellformed(ty, a) for (_, ty), a in zip(names, self.args, strict=True)],
                 *self.out.assumptions, *facts]
@@ -158,10 +217,14 @@ class Run:
         inputs = {"t": Shown(TOPIC_TABLE, t0, size), "mq": Shown(MAILBOXES, mq0, size),
                   "c": Shown(CONTAINERS, c0, size, keys=keys)}
         inputs.update({name: Shown(ty, a) for (name, ty), a in zip(names, self.args, strict=True)})
-        return Goal(hyps, z3.And(*self.given.obligations, *self.out.obligations, conclusion), inputs,
+        frames = lambda arr, model: max(0, min(_value(model, c0.cs.nframes), SHOWN_FRAMES))  # noqa: E731
+        inputs.update({name: Shown(ty, g, frames) for (name, ty), g in
+                       zip(GHOSTS.get(self.op, ()), self.ghosts, strict=True)})
+        return Goal(hyps, z3.And(*self.given_obligations, *self.out.obligations, conclusion), inputs,
                     replay=replay, replay_module=self.impl.__name__, replay_extra={"op": self.op},
                     sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max],
-                    admissible=lambda v: case(v["t"], v["mq"], v["c"]), example=boot_example(self.op))
+                    admissible=lambda v: in_case(self.op, v["t"], v["mq"], v["c"], v),
+                    example=boot_example(self.op))
 
 
 LOWERS = (("t", TOPIC_TABLE), ("mq", MAILBOXES), ("c", CONTAINERS))
@@ -170,7 +233,7 @@ LOWERS = (("t", TOPIC_TABLE), ("mq", MAILBOXES), ("c", CONTAINERS))
 def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     """impl's topic_<op> over the two specs below answers the spec's errno, and leaves the
     abstract topics and the containers as the spec's <op> leaves them."""
-    spec_op, _ = OPERATIONS[op]
+    spec_op, _, _ = OPERATIONS[op]
     r = Run.of(op, impl)
     (t0, mq0, c0), (t1, mq1, c1) = r.before, r.after
     before = run(abstract_over, lambda: [t0, mq0.mb])
@@ -226,23 +289,31 @@ for _op in OPERATIONS:
 
 
 def boot_example(op: str) -> dict[str, Any]:
-    """The tables at boot over the two specs at boot, the arguments zero: a case of every
-    goal here."""
+    """The tables at boot over the two specs at boot, the arguments zero (a queue of one
+    message, whose page is the frame handed out next): a case of every goal here."""
     cfg = Config()
-    _, names = OPERATIONS[op]
+    _, names, _ = OPERATIONS[op]
     lower = SpecContainers(spec_container.boot(cfg, cfg.ROOT_QUOTA), choices=[0], taken=0)
     return {"t": impl_topic.topic_init(cfg), "mq": SpecMailboxes(mailboxes(cfg)), "c": lower,
-            **{name: 0 for name, _ in names}}
+            **{name: 0 for name, _ in names}, **({"qlen": 1, "position": [0]} if op == "subscribe" else {})}
+
+
+def in_case(op: str, t: TopicTable, mq: SpecMailboxes, c: SpecContainers, kw: dict[str, Any]) -> bool:
+    _, names, extra = OPERATIONS[op]
+    try:
+        return case(t, mq, c) and extra(t, mq, c, *[kw[name] for name, _ in (*names, *GHOSTS.get(op, ()))])
+    except IndexError:  # the choices end before the frames the case needs
+        return False
 
 
 def _replayed_args(op: str, t: TopicTable, mq: SpecMailboxes, c: SpecContainers,
                    kw: dict[str, Any]) -> list[Any]:
     """The operation's arguments, once the case is checked to be one of the goal's."""
-    args = [kw[name] for name, _ in OPERATIONS[op][1]]
-    if not case(t, mq, c):
-        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, or a "
-                          "slot's frames are not distinct frames its pid owns")
-    return args
+    if not in_case(op, t, mq, c, kw):
+        raise InvalidCase("a slot and its queue disagree, a queue is not as the spec keeps it, a "
+                          "slot's frames are not distinct frames its pid owns, or the frames handed "
+                          "out next are not free")
+    return [kw[name] for name, _ in OPERATIONS[op][1]]
 
 
 def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecMailboxes,
