@@ -94,6 +94,7 @@ def _work(name: str, build: Callable[[], Goal], timeout: float, replay_dir: Path
     # its timeout (a CI run once sat 25 minutes in one planted bug's check).
     trace = open(stack, "w")  # noqa: SIM115 - open until the process ends
     faulthandler.register(signal.SIGUSR1, file=trace, all_threads=False)
+    faulthandler.enable(file=trace, all_threads=False)  # and where it was, should it crash
     try:
         goal = build()
         result = check(name, goal, timeout, replay_dir)
@@ -124,7 +125,11 @@ def finished(job: Job, ready: bool) -> Result | None:
         try:
             result = job.conn.recv()
         except EOFError:
-            result = Result(job.name, "error", now - job.started, f"worker died (exit {job.proc.exitcode})")
+            job.proc.join(timeout=5.0)  # its exit code says how it died (-11: a segfault)
+            trace = job.stack.read_text().strip()
+            at = f"; it was at:\n{trace}" if trace else ""
+            died = f"worker died (exit {job.proc.exitcode}){at}"
+            result = Result(job.name, "error", now - job.started, died)
     elif now - job.started > job.seconds + GRACE_S:
         result = Result(job.name, "timeout", now - job.started,
                         f"no answer within {job.seconds:.0f} s; it was at:\n{_stack_of(job)}")

@@ -844,12 +844,9 @@ class Interp:
             leaves = [z3.Lambda([j], z3.substitute(x, (k, lo + z3.Int2BV(j, k.size()))))
                       for x in flatten(ty, elem)]
             return SSeq(SeqT(ty, kind), z3.If(z3.UGE(hi, lo), z3.BV2Int(hi - lo), 0), leaves)
-        zero = isinstance(lo, int | z3.IntNumRef) and _as_int(lo) == 0
-        # from 0, element k is k itself: a term `k + 0` hides it from E-matching's patterns
-        leaves = [z3.Lambda([k], x if zero else z3.substitute(x, (k, k + lo))) for x in flatten(ty, elem)]
+        leaves = [z3.Lambda([k], z3.substitute(x, (k, k + lo))) for x in flatten(ty, elem)]
         if kind in (tuple, bytes):
-            length = z3.If(hi >= 0, hi, 0) if zero else z3.If(hi >= lo, hi - lo, 0)
-            return SSeq(SeqT(ty, kind), length, leaves)
+            return SSeq(SeqT(ty, kind), z3.If(hi >= lo, hi - lo, 0), leaves)
         if isinstance(k, z3.BitVecRef):  # a word-indexed array, as physical memory
             return SArray(ArrT(ty, kind, index=BVT(k.size()), sized=True), leaves,
                           length=z3.If(z3.UGE(hi, lo), hi - lo, z3.BitVecVal(0, k.size())))
@@ -996,10 +993,8 @@ class Interp:
         if any(z3.is_expr(x) and _mentions(x, k) for x in flatten(ty_of_value(value), value)):
             a, b = z3.Const(fresh_name("a"), k.sort()), z3.Const(fresh_name("b"), k.sort())
             at_a, at_b = (lambda e: z3.substitute(e, (k, a))), (lambda e: z3.substitute(e, (k, b)))
-            # the keys compared as simplified (a key read from a sequence, its lambda
-            # applied): an applied lambda hides the key from E-matching
-            same_key = z3.simplify(at_a(kt)) == z3.simplify(at_b(kt))
-            one_to_one = z3.ForAll([a, b], z3.Implies(z3.And(at_a(member), at_b(member), same_key), a == b))
+            same = z3.And(at_a(member), at_b(member), at_a(kt) == at_b(kt))
+            one_to_one = z3.ForAll([a, b], z3.Implies(same, a == b))
             self.path.obligations.append(one_to_one)
             self.path.assumptions.append(
                 z3.Implies(one_to_one, z3.ForAll([k], z3.Implies(member, inverse(kt) == k))))
@@ -1109,10 +1104,6 @@ def _mutable_ty(v: Any) -> Any:
     if _mutable_record(v):
         return RecT(type(v))
     return None
-
-
-def _as_int(x: int | z3.IntNumRef) -> int:
-    return x if isinstance(x, int) else x.as_long()
 
 
 def _mentions(term: z3.ExprRef, x: z3.ExprRef) -> bool:
