@@ -989,8 +989,10 @@ class Interp:
         if not isinstance(key_ty, TupT | IntT | BVT | BoolT):
             raise Unsupported("a map comprehension keyed by a value that is not a scalar or a tuple")
         kt = flatten(key_ty, key)[0]
-        inverse = _inverse(k, member, kt, None if bounds is None else bounds[1])
-        if any(z3.is_expr(x) and _mentions(x, k) for x in flatten(ty_of_value(value), value)):
+        one_value = not any(z3.is_expr(x) and _mentions(x, k) for x in flatten(ty_of_value(value), value))
+        inverse = _inverse(k, member, kt, None if bounds is None else bounds[1]) if one_value \
+            else _inverse(k, member, kt)
+        if not one_value:
             a, b = z3.Const(fresh_name("a"), k.sort()), z3.Const(fresh_name("b"), k.sort())
             at_a, at_b = (lambda e: z3.substitute(e, (k, a))), (lambda e: z3.substitute(e, (k, b)))
             same = z3.And(at_a(member), at_b(member), at_a(kt) == at_b(kt))
@@ -1023,20 +1025,23 @@ _inverses: dict[tuple[int, int], tuple[z3.FuncDeclRef, z3.ExprRef, z3.ExprRef]] 
 def _inverse(k: z3.ExprRef, member: z3.BoolRef, key: z3.ExprRef,
              hi: z3.ExprRef | None = None) -> z3.FuncDeclRef:
     """The function that takes a keyed comprehension's key back to its k: one per
-    (domain, key), named by their terms with k bound (equal terms, one id). Domains that
-    differ only in the upper bound hi of their range (k < hi the one place hi appears) share
-    one: they are nested, so a key one-to-one on the larger is so on the smaller, and one
-    inverse undoes both (the frames [0, i) and [0, i + 1) of an induction step)."""
+    (domain, key), named by their terms with k bound (equal terms, one id). Given hi (a map
+    of one value), domains that differ only in the upper bound hi of their range (k < hi
+    the one place hi appears) share one: they are nested, so the least k of a key in the
+    larger is one in the smaller where it has any, and one inverse serves both (the frames
+    [0, i) and [0, i + 1) of an induction step). Other maps keep one inverse per exact
+    domain."""
     bound = z3.Const("keyed!k", k.sort())  # one name, as for the map's key
+    domain = z3.Lambda([bound], z3.substitute(member, (k, bound)))
+    keyed = z3.Lambda([bound], z3.substitute(key, (k, bound)))
     if hi is not None and is_sym(hi):
         top = z3.Const("keyed!hi", hi.sort())
         upto = z3.substitute(member, (hi, top))
         if (z3.substitute(key, (hi, top)).eq(key)
                 and not _mentions(z3.substitute(upto, (k < top, z3.BoolVal(True))), top)):
-            member = upto
-    # binders named by position: two keys built alike are one term whatever their names
-    domain = canonical(z3.Lambda([bound], z3.substitute(member, (k, bound))))
-    keyed = canonical(z3.Lambda([bound], z3.substitute(key, (k, bound))))
+            # binders named by position: two keys built alike are one term whatever their names
+            domain = canonical(z3.Lambda([bound], z3.substitute(upto, (k, bound))))
+            keyed = canonical(keyed)
     ident = (domain.get_id(), keyed.get_id())
     if ident not in _inverses:  # the terms are kept, so that their ids stay theirs
         f = z3.Function(fresh_name("inverse"), key.sort(), k.sort())
