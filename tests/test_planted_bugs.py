@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 import impl.container as impl_container
@@ -178,13 +178,9 @@ VM_BUGS: dict[str, tuple[str, str, list[Edit]]] = {
         ("    err = container_free(c, int(pid), int(pte >> 12) - FIRST_FRAME)\n", "    err = E_SUCC\n")]),
     "map_page_leaves_the_page_unzeroed": ("map_page", "maps_new_page_only", [
         ("    zero_frame(pt, frame)\n    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = False\n")]),
-    "map_page_notes_the_page_as_a_table": ("map_page", "maps_new_page_only", [
-        ("    pt.is_ptbl[frame] = False\n", "    pt.is_ptbl[frame] = True\n")]),
     "map_page_maps_over_a_present_page": ("map_page", "refines", [
         ("    if not is_user_page(pt, va) or get_ptbl_entry_by_va(pt, pid, va) & PTE_P:\n",
          "    if not is_user_page(pt, va):\n")]),
-    "map_page_maps_every_page_read_only": ("map_page", "maps_new_page_only", [
-        ("(u32(PTE_W) if writable else u32(0))", "u32(0)")]),
     "unmap_page_clears_the_next_entry": ("unmap_page", "clears_own_entry_only", [
         ("    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va))\n",
          "    rmv_ptbl_entry(pt, pid, PDX(va), PTX(va) + 1)\n")]),
@@ -270,9 +266,6 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
         ("    if cap < len(data):\n        return E_MSGSIZE", "    if cap < 0:\n        return E_MSGSIZE")]),
     "receive_dequeues_the_first_slot": ("topic.receive.refines", [
         ("    queue_dequeue(mq, s)\n", "    queue_dequeue(mq, 0)\n")]),
-    # queue pages not returned: the subscription ends, its frames stay charged
-    "unsubscribe_returns_no_queue_pages": ("topic.unsubscribe.refines", [
-        ("    free_frames(c, t.s_pid[s], t.s_frames[s], t.s_npages[s])\n", "")]),
     "free_frames_keeps_the_last_frame": ("topic.unsubscribe.refines", [
         ("    for i in range(n):\n        container_free(c, pid, frames[i])",
          "    for i in range(n - 1):\n        container_free(c, pid, frames[i])")]),
@@ -395,7 +388,9 @@ def test_planted_boot_bug_is_caught_with_a_replayable_counterexample(bug: str, t
 # topic and syscall: (impl module, the state machine that runs it, its module attribute, edits).
 # The differential state machines catch each bug too (destroy's is also an obligation's,
 # `destroy_returns_no_queue_pages` above, and SYS_SUB's, `sub_checks_qlen_before_the_topic`
-# above), and hypothesis shrinks the run to a short readable sequence of calls.
+# above). The run that fails is printed as hypothesis found it, not shrunk: shrinking took
+# over 99% of these tests' time, and a real failure of tests/test_topic.py or
+# tests/test_syscall.py, which shrink, is what a reader replays.
 IPC_BUGS: dict[str, tuple[Any, Any, str, list[Edit]]] = {
     "destroy_keeps_the_queue_pages": (impl_topic, TopicMachine, "it", [(
         "            end_subscription(t, mq, c, s)\n",
@@ -417,7 +412,7 @@ def test_planted_ipc_bug_is_caught_by_the_differential_machine(bug: str, tmp_pat
     broken = mutant(module, f"ipc_mutant_{bug}", edits, tmp_path)
     planted = type(f"Planted_{bug}", (machine,), {attribute: broken})
     runs = settings(max_examples=500, stateful_step_count=60, deadline=None, derandomize=True, database=None,
-                    suppress_health_check=list(HealthCheck))
-    # hypothesis prints the shrunk run that fails: the calls, in order, to replay it
+                    suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+    # hypothesis prints the run that fails: the calls, in order, to replay it
     with pytest.raises(AssertionError):
         run_state_machine_as_test(planted, settings=runs)
