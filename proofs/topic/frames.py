@@ -206,7 +206,7 @@ class Run:
 
     def goal(self, conclusion: z3.BoolRef, facts: list[z3.BoolRef], replay: Callable[..., None]) -> Goal:
         """The goal of this run: the case, the run's facts and these, shown as the case."""
-        _, names, extra = OPERATIONS[self.op]
+        _, names, _ = OPERATIONS[self.op]
         t0, mq0, c0 = self.before
         hyps = [*self.given,
                 *[wellformed(ty, v) for (_, ty), v in zip(LOWERS, self.before, strict=True)],
