@@ -41,6 +41,7 @@ from spec.abi import (
     SYS_TOPIC_LOOKUP,
     SYS_UNSUB,
     SYS_YIELD,
+    Config,
     errors_of,
 )
 from spec.syscall import Choices, Kernel, Regs
@@ -158,18 +159,35 @@ def answers_listed(call: str) -> Goal:
                 conclusion, inputs,
                 replay=replay_listed,
                 replay_extra={"call": call}, sizes=[k.topics.ntopic, k.topics.nsub, k.topics.name_max,
-                                                    k.topics.msg_max, k.topics.qlen_max])
+                                                    k.topics.msg_max, k.topics.qlen_max],
+                admissible=lambda v: admitted(call, v["k"], v["pid"], v["r"], v["frames"]),
+                example=booted_case(call))
 
 
 for _call in CALLS:
     obligation(f"syscall.{_call}.errnos")(lambda _call=_call: answers_listed(_call))
 
 
+def admitted(call: str, k: Kernel, pid: Word, r: Regs, frames: tuple[int, ...]) -> bool:
+    """The goal's case, natively: pid live, the sizes and the queued messages fitting, the
+    frames given, and the call's number in eax (unknown: none this layer runs)."""
+    number_ok = r.eax not in HERE if call == "unknown" else r.eax == CALLS[call]
+    return fits(k, pid) and frames_given(k, r, frames) and number_ok
+
+
+def booted_case(call: str) -> dict[str, object]:
+    """A case of the goal, which shows its hypotheses satisfiable: the kernel at boot (its
+    memory is not read), the root calling with the call's number in eax and every other
+    register 0, no frames taken."""
+    cfg = Config()
+    nr = next(n for n in range(len(HERE) + 1) if n not in HERE) if call == "unknown" else CALLS[call]
+    r = Regs(eax=nr)
+    return {"k": spec_syscall.boot(cfg, cfg.ROOT_QUOTA, bytearray(), r), "pid": 0, "r": r, "frames": ()}
+
+
 def replay_listed(impl: types.ModuleType | None, call: str, k: Kernel, pid: Word, r: Regs,
                   frames: tuple[int, ...]) -> None:
-    nr = CALLS[call]
-    if not fits(k, pid) or not frames_given(k, r, frames) \
-            or (r.eax in HERE if call == "unknown" else r.eax != nr):
+    if not admitted(call, k, pid, r, frames):
         raise InvalidCase("a name or a message longer than a page, a queued message longer than MSG_MAX, "
                           "a frame taken twice, or not this call")
     errno = errno_of_call(copy.deepcopy(k), pid, r, frames)
