@@ -22,6 +22,7 @@ from typing import Any
 
 import z3
 
+from .engine.display import TooLarge
 from .engine.terms import canonical, quantifier_free, subterms
 from .engine.values import Ty, fresh_name
 from .replay import concretize, describe, write_replay
@@ -116,8 +117,13 @@ def _solver(timeout_ms: int, ctx: z3.Context) -> z3.Solver:
     return s
 
 
-def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None) -> Result:
+def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None,
+          brief_s: float = 0.0) -> Result:
     """Prove goal, or explain why not.
+
+    With `brief_s` (a check that is expected to fail: a planted bug's), every part is first
+    asked for at most that long, so a part that fails is found without first proving, at
+    length, the parts before it that hold; the parts still unknown are then asked in full.
 
     The goal is solved in a Z3 context of its own, so the answer depends on the goal
     alone: in a process that has made other terms before, Z3 searches in another order (a
@@ -145,14 +151,18 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     parts = conjuncts(goal.conclusion)
     timing = Timing(len(parts), time.perf_counter() - start)
     early = EarlySearch(goal)
-    for i, part in enumerate(parts):
+    answer, s, part, settled = _brief_pass(hypotheses, parts, int(brief_s * 1000), base)
+    for i, part in enumerate(parts if answer != z3.sat else []):  # (sat: a part the brief pass refuted)
+        if i in settled:
+            lemmas.extend([part] if quantifier_free(part) else [])
+            continue
         began = time.perf_counter()
         answer = apart.prove(part, lemmas, ms, early) if goal.points else z3.unknown
         if answer != z3.unsat and early.model is None:
             answer, s = _prove_part(hypotheses, part, lemmas, ms, base, early)
         timing.took(i, sorted(apart.read(part)) if goal.points else [], time.perf_counter() - began)
         if early.model is not None:
-            values = concretize(goal, early.model)
+            values = concretize(goal, early.model)  # confirmed: it was written down
             return _counterexample(name, goal, values, time.perf_counter() - start, replay_dir, BOUNDED_NOTE)
         if answer != z3.unsat:
             break
@@ -168,18 +178,16 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
              or showable(found, goal.sizes))
     note = ""
     if model is not None and goal.replay is not None \
-            and not confirmed_by_replay(goal, concretize(goal, model)):
+            and not confirmed(goal, model):
         # what the model shows passes its replay (a map's key, an array's entry the goal
         # read, not shown): a model of the bounded instances whose replay fails is clearer
-        confirmed = bounded_model(goal, min(ms, 10000),
-                                  confirm=lambda m: confirmed_by_replay(goal, concretize(goal, m)))
-        if confirmed is not None:
-            model, note = confirmed, BOUNDED_NOTE
+        replayed = bounded_model(goal, min(ms, 10000), confirm=lambda m: confirmed(goal, m))
+        if replayed is not None:
+            model, note = replayed, BOUNDED_NOTE
     if model is None:
-        model = bounded_model(goal, min(ms, 10000),
-                              confirm=lambda m: confirmed_by_replay(goal, concretize(goal, m)))
+        model = bounded_model(goal, min(ms, 10000), confirm=lambda m: confirmed(goal, m))
         note = BOUNDED_NOTE
-    values = concretize(goal, model) if model is not None else None
+    values = written_down(goal, model) if model is not None else None
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}", timing=timing.last())
@@ -230,11 +238,27 @@ class EarlySearch:
         self.tried = True
         goal = self.goal
         self.model = bounded_model(goal, EARLY_MS,
-                                   confirm=lambda m: confirmed_by_replay(goal, concretize(goal, m)))
+                                   confirm=lambda m: confirmed(goal, m))
         return self.model is not None
 
 
 EARLY_MS = 5000  # per bound of the early search
+
+
+def _brief_pass(hypotheses: list[z3.BoolRef], parts: list[z3.BoolRef], ms: int, base: z3.Solver
+                ) -> tuple[z3.CheckSatResult, z3.Solver, z3.BoolRef, set[int]]:
+    """Every part asked for at most ms (none if ms is 0): (sat, its solver, the part, _) for
+    the first that fails, else (unsat, base, _, the indices of the parts proved)."""
+    settled: set[int] = set()
+    for i, part in enumerate(parts if ms > 0 else []):
+        answer, s = _prove_part(hypotheses, part, [], ms, base)
+        if answer == z3.sat:
+            return answer, s, part, settled
+        if answer == z3.unsat:
+            settled.add(i)
+        else:
+            base.pop()  # the negated part _prove_part left for a small counterexample
+    return z3.unsat, base, z3.BoolVal(True, base.ctx), settled
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],
@@ -487,7 +511,8 @@ def witnessed(goal: Goal, timeout_ms: int) -> bool:
         s = _solver(timeout_ms, goal.conclusion.ctx)
         s.add(*[bounded(h, n) for h in goal.hypotheses])
         s.add(*[_at_most(x, n) for x in goal.sizes])
-        if s.check() == z3.sat and goal.admissible(concretize(goal, s.model())):
+        if s.check() == z3.sat and (values := written_down(goal, s.model())) is not None \
+                and goal.admissible(values):
             return True
     return False
 
@@ -513,6 +538,20 @@ def bounded_model(goal: Goal, timeout_ms: int, bounds: tuple[int, ...] = SMALL_B
         if s.check() == z3.sat and confirm(s.model()):
             return s.model()
     return None
+
+
+def written_down(goal: Goal, model: z3.ModelRef) -> dict[str, Any] | None:
+    """The goal's inputs as the model has them, unless one is too large to write down."""
+    try:
+        return concretize(goal, model)
+    except TooLarge:
+        return None
+
+
+def confirmed(goal: Goal, model: z3.ModelRef) -> bool:
+    """The model written down is a case whose replay fails."""
+    values = written_down(goal, model)
+    return values is not None and confirmed_by_replay(goal, values)
 
 
 def confirmed_by_replay(goal: Goal, values: dict[str, Any]) -> bool:

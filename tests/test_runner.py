@@ -12,7 +12,8 @@ import pytest
 import z3
 
 from proofs import runner
-from proofs.engine.values import INT
+from proofs.engine.display import TooLarge
+from proofs.engine.values import BYTES, INT, flatten, fresh
 from proofs.obligation import (
     MAX_SHOWN,
     REGISTRY,
@@ -26,6 +27,7 @@ from proofs.obligation import (
     points_apart,
     showable,
 )
+from proofs.replay import concretize
 
 
 def test_every_layer_module_registers_obligations_named_layer_operation_kind() -> None:
@@ -103,6 +105,32 @@ def test_a_slow_proof_says_which_part_took_longest() -> None:
     slow = dataclasses.replace(result, seconds=runner.SLOW_S)
     assert runner._line(1, 1, slow).endswith(f"({result.timing})")
     assert result.timing not in runner._line(1, 1, result)
+
+
+def test_a_counterexample_with_a_sequence_too_long_to_write_down_is_not_written() -> None:
+    """A model whose bytes run to a billion is no case to print or replay: the check
+    answers unknown at once, where writing it down once sat in CI for an hour."""
+    data = fresh(BYTES, "data")
+    n = flatten(BYTES, data)[0]
+    goal = Goal([n > 10**9], n < 0, {"data": Shown(BYTES, data)}, replay=lambda impl, data: None)
+    assert check("demo.long.refines", goal, timeout_s=5).status == "unknown"
+    s = z3.Solver()
+    s.add(n == 10**9 + 1)
+    assert s.check() == z3.sat
+    with pytest.raises(TooLarge):
+        concretize(goal, s.model())
+
+
+def test_a_brief_first_pass_finds_the_failing_part_past_one_the_solver_cannot_settle() -> None:
+    """A check expected to fail (`brief_s`) asks every part briefly first: a false part
+    after one Z3 cannot settle (x^3 + y^3 = z^3 has no positive solution) is refuted, where
+    the plain check spends its time on the first part and answers unknown."""
+    x, y, z = z3.Ints("x y z")
+    fermat = z3.Implies(z3.And(x > 0, y > 0, z > 0), x * x * x + y * y * y != z * z * z)
+    goal = Goal([x > 3], z3.And(fermat, x > 4), {"x": Shown(INT, x)}, sizes=[x])
+    assert check("demo.brief.refines", goal, timeout_s=2).status == "unknown"
+    result = check("demo.brief.refines", goal, timeout_s=2, brief_s=0.3)
+    assert result.status == "counterexample" and result.values == {"x": 4}, result.detail
 
 
 def test_a_model_too_large_to_write_down_is_not_shown() -> None:

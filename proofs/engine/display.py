@@ -12,6 +12,13 @@ from spec.map import Map
 
 from .values import BVT, INT, ArrT, BoolT, IntT, MapT, RecT, SeqT, TupT, Ty, _lift_scalar, flatten
 
+MAX_ITEMS = 1 << 16  # a sequence longer than this in a model is not written down
+
+
+class TooLarge(ValueError):
+    """A model's value too large to write down (a message of a billion bytes): no case a
+    replay can run, nor a reader read."""
+
 
 def _scalar_array(ty: ArrT, v: Any, model: z3.ModelRef, n: int) -> Any:
     """A byte array read from the model's Store chain at once, not one index at a time."""
@@ -53,6 +60,8 @@ def concrete(ty: Ty, v: Any, model: z3.ModelRef, size: Callable[[Any], int] | No
         return ty.cls(**{n: concrete(t, getattr(v, n), model, size, keys) for n, t in ty.fields})
     if isinstance(ty, SeqT):
         n = concrete(INT, flatten(ty, v)[0], model)
+        if n > MAX_ITEMS:
+            raise TooLarge(f"a sequence of {n} items")
         items = [concrete(ty.elem, v.get(i), model, size) for i in range(max(n, 0))]
         return bytes(items) if ty.native is bytes else tuple(items)
     if isinstance(ty, ArrT):
