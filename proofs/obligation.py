@@ -251,13 +251,15 @@ def _brief_pass(hypotheses: list[z3.BoolRef], parts: list[z3.BoolRef], ms: int, 
     the first that fails, else (unsat, base, _, the indices of the parts proved)."""
     settled: set[int] = set()
     for i, part in enumerate(parts if ms > 0 else []):
-        answer, s = _prove_part(hypotheses, part, [], ms, base)
+        # a solver of its own for each part: Z3 once crashed asking a solver again after it
+        # had been stopped at its timeout several times
+        own = _solver(max(1, ms // len(TRIES)), base.ctx)
+        own.add(*hypotheses)
+        answer, s = _prove_part(hypotheses, part, [], ms, own)
         if answer == z3.sat:
             return answer, s, part, settled
         if answer == z3.unsat:
             settled.add(i)
-        else:
-            base.pop()  # the negated part _prove_part left for a small counterexample
     return z3.unsat, base, z3.BoolVal(True, base.ctx), settled
 
 

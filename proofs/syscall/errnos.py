@@ -159,7 +159,8 @@ def answers_listed(call: str) -> Goal:
                 conclusion, inputs,
                 replay=replay_listed,
                 replay_extra={"call": call}, sizes=[k.topics.ntopic, k.topics.nsub, k.topics.name_max,
-                                                    k.topics.msg_max, k.topics.qlen_max],
+                                                    k.topics.msg_max, k.topics.qlen_max,
+                                                    frames.length],
                 admissible=lambda v: admitted(call, v["k"], v["pid"], v["r"], v["frames"]),
                 example=booted_case(call))
 

@@ -134,7 +134,9 @@ def refines(call: str, impl: types.ModuleType = impl_syscall) -> Goal:
     keys = [at, z3.BV2Int(pid), z3.BV2Int(r0.ebx), z3.BV2Int(r0.ecx)]
     inputs = {"k": Shown(KERNEL, k0, kernel_size(k0, pid), keys=keys), "pid": Shown(BVT(32), pid),
               "a": Shown(BVT(32), a)}
-    sizes = [z3.BV2Int(pid), z3.BV2Int(k0.uctx.length) - (z3.BV2Int(pid) + 1) * TF_SIZE]
+    # the frames handed out too: a counterexample with a billion of them cannot be written down
+    sizes = [z3.BV2Int(pid), z3.BV2Int(k0.uctx.length) - (z3.BV2Int(pid) + 1) * TF_SIZE,
+             k0.lower.frames.length]
     return Goal([*given, wellformed(KERNEL, k0), *facts], conclusion, inputs, replay=replay_refines,
                 replay_module=impl.__name__, replay_extra={"call": call}, points=[a], sizes=sizes)
 
