@@ -117,13 +117,8 @@ def _solver(timeout_ms: int, ctx: z3.Context) -> z3.Solver:
     return s
 
 
-def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None,
-          brief_s: float = 0.0) -> Result:
+def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None) -> Result:
     """Prove goal, or explain why not.
-
-    With `brief_s` (a check that is expected to fail: a planted bug's), every part is first
-    asked for at most that long, so a part that fails is found without first proving, at
-    length, the parts before it that hold; the parts still unknown are then asked in full.
 
     The goal is solved in a Z3 context of its own, so the answer depends on the goal
     alone: in a process that has made other terms before, Z3 searches in another order (a
@@ -151,11 +146,7 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     parts = conjuncts(goal.conclusion)
     timing = Timing(len(parts), time.perf_counter() - start)
     early = EarlySearch(goal)
-    answer, s, part, settled = _brief_pass(hypotheses, parts, int(brief_s * 1000), base)
-    for i, part in enumerate(parts if answer != z3.sat else []):  # (sat: a part the brief pass refuted)
-        if i in settled:
-            lemmas.extend([part] if quantifier_free(part) else [])
-            continue
+    for i, part in enumerate(parts):
         began = time.perf_counter()
         answer = apart.prove(part, lemmas, ms, early) if goal.points else z3.unknown
         if answer != z3.unsat and early.model is None:
@@ -243,24 +234,6 @@ class EarlySearch:
 
 
 EARLY_MS = 5000  # per bound of the early search
-
-
-def _brief_pass(hypotheses: list[z3.BoolRef], parts: list[z3.BoolRef], ms: int, base: z3.Solver
-                ) -> tuple[z3.CheckSatResult, z3.Solver, z3.BoolRef, set[int]]:
-    """Every part asked for at most ms (none if ms is 0): (sat, its solver, the part, _) for
-    the first that fails, else (unsat, base, _, the indices of the parts proved)."""
-    settled: set[int] = set()
-    for i, part in enumerate(parts if ms > 0 else []):
-        # a solver of its own for each part: Z3 once crashed asking a solver again after it
-        # had been stopped at its timeout several times
-        own = _solver(max(1, ms // len(TRIES)), base.ctx)
-        own.add(*hypotheses)
-        answer, s = _prove_part(hypotheses, part, [], ms, own)
-        if answer == z3.sat:
-            return answer, s, part, settled
-        if answer == z3.unsat:
-            settled.add(i)
-    return z3.unsat, base, z3.BoolVal(True, base.ctx), settled
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],

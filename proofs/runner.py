@@ -88,7 +88,7 @@ class Job:
 
 
 def _work(name: str, build: Callable[[], Goal], timeout: float, replay_dir: Path | None, conn: Connection,
-          stack: str, brief_s: float = 0.0) -> None:
+          stack: str) -> None:
     start = time.perf_counter()
     # Where it was, if it is stopped for running past its limit: Z3 does not always honour
     # its timeout (a CI run once sat 25 minutes in one planted bug's check).
@@ -97,7 +97,7 @@ def _work(name: str, build: Callable[[], Goal], timeout: float, replay_dir: Path
     faulthandler.enable(file=trace, all_threads=False)  # and where it was, should it crash
     try:
         goal = build()
-        result = check(name, goal, timeout, replay_dir, brief_s)
+        result = check(name, goal, timeout, replay_dir)
         result.seconds = time.perf_counter() - start
     except Exception:  # noqa: BLE001 - an obligation that cannot be built fails, visibly
         result = Result(name, "error", time.perf_counter() - start, traceback.format_exc())
@@ -105,14 +105,13 @@ def _work(name: str, build: Callable[[], Goal], timeout: float, replay_dir: Path
     conn.close()
 
 
-def start(name: str, build: Callable[[], Goal], seconds: float, replay_dir: Path | None,
-          brief_s: float = 0.0) -> Job:
-    """check(name, build(), seconds, replay_dir, brief_s), begun in a forked process."""
+def start(name: str, build: Callable[[], Goal], seconds: float, replay_dir: Path | None) -> Job:
+    """check(name, build(), seconds, replay_dir), begun in a forked process."""
     ctx = mp.get_context("fork")
     recv, send = ctx.Pipe(duplex=False)
     fd, stack = tempfile.mkstemp(prefix="proofs-stack-", suffix=".txt")
     os.close(fd)
-    proc = ctx.Process(target=_work, args=(name, build, seconds, replay_dir, send, stack, brief_s),
+    proc = ctx.Process(target=_work, args=(name, build, seconds, replay_dir, send, stack),
                        daemon=True)
     proc.start()
     send.close()
@@ -155,10 +154,10 @@ def _stack_of(job: Job) -> str:
 
 
 def check_apart(name: str, build: Callable[[], Goal], seconds: float,
-                replay_dir: Path | None = None, brief_s: float = 0.0) -> Result:
+                replay_dir: Path | None = None) -> Result:
     """check, in a process of its own that is stopped once past seconds and grace: a
     check that hangs fails with where it hung, instead of stalling its caller."""
-    job = start(name, build, seconds, replay_dir, brief_s)
+    job = start(name, build, seconds, replay_dir)
     result = None
     while result is None:
         result = finished(job, bool(wait([job.conn], timeout=1.0)))

@@ -121,18 +121,6 @@ def test_a_counterexample_with_a_sequence_too_long_to_write_down_is_not_written(
         concretize(goal, s.model())
 
 
-def test_a_brief_first_pass_finds_the_failing_part_past_one_the_solver_cannot_settle() -> None:
-    """A check expected to fail (`brief_s`) asks every part briefly first: a false part
-    after one Z3 cannot settle (x^3 + y^3 = z^3 has no positive solution) is refuted, where
-    the plain check spends its time on the first part and answers unknown."""
-    x, y, z = z3.Ints("x y z")
-    fermat = z3.Implies(z3.And(x > 0, y > 0, z > 0), x * x * x + y * y * y != z * z * z)
-    goal = Goal([x > 3], z3.And(fermat, x > 4), {"x": Shown(INT, x)}, sizes=[x])
-    assert check("demo.brief.refines", goal, timeout_s=2).status == "unknown"
-    result = check("demo.brief.refines", goal, timeout_s=2, brief_s=0.3)
-    assert result.status == "counterexample" and result.values == {"x": 4}, result.detail
-
-
 def test_a_model_too_large_to_write_down_is_not_shown() -> None:
     n = z3.Int("n")
     s = z3.Solver()
