@@ -38,10 +38,11 @@ def fails_on_the_impl(replay: subprocess.CompletedProcess[str]) -> None:
 
 def checked(name: str, build: Callable[[], Goal], seconds: float, replay_dir: Path | None = None) -> Result:
     """check, in a process of its own. A check stopped for running past its limit (Z3
-    overrunning its timeout: once in three CI runs, one sat for 25 minutes) is tried once
-    more, with a warning that shows where it was."""
+    overrunning its timeout: once in three CI runs, one sat for 25 minutes) or whose
+    process died (Z3 crashing while it looks for a small counterexample, on a solver it
+    has asked before) is tried once more, with a warning that shows where it was."""
     result = check_apart(name, build, seconds, replay_dir)
-    if result.status == "timeout":
+    if result.status == "timeout" or (result.status == "error" and "worker died" in result.detail):
         warnings.warn(f"{name}: {result.detail}; trying once more", stacklevel=2)
         result = check_apart(name, build, seconds, replay_dir)
     return result

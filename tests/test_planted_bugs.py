@@ -29,6 +29,7 @@ from proofs.syscall.refines import refines as syscall_refines
 from proofs.topic.frames import OPERATIONS as FRAMES_OPS
 from proofs.topic.frames import refines as frames_refines
 from proofs.topic.frames import unchanged_on_error as frames_unchanged_on_error
+from proofs.topic.kept import KEPT, kept
 from proofs.topic.privilege import RULES, refused
 from proofs.topic.refines import OPERATIONS as REGISTRY_REFINES
 from proofs.topic.refines import refines as registry_refines
@@ -283,6 +284,11 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
         "        return E_PERM\n    end_subscriptions(t, mq, c, tid)\n",
         "        end_subscriptions(t, mq, c, tid)\n        return E_PERM\n"
         "    end_subscriptions(t, mq, c, tid)\n")]),
+    # the abstraction does not read the counts: only the invariant sees this one
+    "unsubscribe_keeps_the_count": ("topic.unsubscribe.invariant", [
+        ("    t.t_nsubs[t.s_topic[s]] -= 1\n", "")]),
+    "destroy_leaves_the_name_recorded": ("topic.destroy.invariant", [
+        ("    ht_remove(t, tid)\n    t.t_flags[tid] = 0", "    t.t_flags[tid] = 0")]),
     "publish_ignores_the_reserved_mark": ("topic.publish.privilege", [
         ("    if (t.t_flags[tid] & T_RESERVED) != 0 and not privileged:\n        return E_PERM\n", "")]),
 }
@@ -297,7 +303,8 @@ TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
     **{f"topic.registry_{op}.{kind}": (lambda impl, key=(op, kind): registry_goal(key, impl))
        for op, kind in REGISTRY_OPS},
-    **{f"topic.{op}.privilege": (lambda impl, op=op: refused(op, impl)) for op in RULES}}
+    **{f"topic.{op}.privilege": (lambda impl, op=op: refused(op, impl)) for op in RULES},
+    **{f"topic.{op}.invariant": (lambda impl, op=op: kept(op, impl)) for op in KEPT}}
 
 
 @pytest.mark.parametrize("bug", sorted(TOPIC_BUGS))

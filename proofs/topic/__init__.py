@@ -42,7 +42,7 @@ from ..message import SpecMailboxes
 from ..message import abstract as abstract_mailboxes
 from ..message import table_ok as queues_ok
 from ..obligation import Goal, InvalidCase, Shown, obligation
-from . import delivery, frames, privilege, quota, refines, subscriptions  # noqa: F401 - their obligations are the layer's
+from . import delivery, frames, kept, privilege, quota, refines, subscriptions  # noqa: F401 - their obligations are the layer's
 from .abstraction import abstract_over, mailboxes_ok, queues_kept, slots_ok
 from .registry import TOPIC_TABLE, errno_of, hashes_ok, registry_ok, table_size
 
