@@ -17,24 +17,9 @@ from .obligation import Goal, Shown, obligation
 
 
 def by_induction(name: str) -> Goal:
-    lemma = LEMMAS[name]
-    p = z3.Const("P", SET)
-    lo, hi = z3.Ints("lo hi")
-    base = z3.Implies(defined(p, lo, lo), lemma(p, lo, lo))
-    step = z3.Implies(z3.And(lo <= hi, *facts(p, lo, hi), defined(p, lo, hi + 1)), lemma(p, lo, hi + 1))
-    shown = SArray(ArrT(BOOL), [p])
-    inputs = {"P": Shown(ArrT(BOOL), shown, lambda arr, model: 8), "lo": Shown(INT, lo), "hi": Shown(INT, hi)}
-    return Goal([], z3.And(base, step), inputs, sizes=[lo, hi])
-
-
-for _name in LEMMAS:
-    obligation(f"lemmas.count.{_name}")(lambda _name=_name: by_induction(_name))
-
-
-@obligation("lemmas.count.at_most_one")
-def at_most_one() -> Goal:
-    """The same induction, the step given every lemma at hi as well."""
-    lemma = APART_LEMMAS["at_most_one"]
+    """Lemma `name` (of a count, or of a set two counts differ by) by induction on hi: the
+    step from every lemma of a count at hi and this one's own instance there."""
+    lemma = {**LEMMAS, **APART_LEMMAS}[name]
     p = z3.Const("P", SET)
     lo, hi = z3.Ints("lo hi")
     base = z3.Implies(defined(p, lo, lo), lemma(p, lo, lo))
@@ -43,6 +28,10 @@ def at_most_one() -> Goal:
     shown = SArray(ArrT(BOOL), [p])
     inputs = {"P": Shown(ArrT(BOOL), shown, lambda arr, model: 8), "lo": Shown(INT, lo), "hi": Shown(INT, hi)}
     return Goal([], z3.And(base, step), inputs, sizes=[lo, hi])
+
+
+for _name in [*LEMMAS, *APART_LEMMAS]:
+    obligation(f"lemmas.count.{_name}")(lambda _name=_name: by_induction(_name))
 
 
 @obligation("lemmas.count.differ")

@@ -100,8 +100,8 @@ def kept(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     built: list[z3.BoolRef] = []  # what the definitions need proved, before and after
 
     def kept_from(claim: Outcome, *premises: Outcome, extra: tuple[z3.BoolRef, ...] = ()) -> z3.BoolRef:
-        built.extend([*claim.obligations, *[x for p in premises for x in p.obligations]])
-        given = [x for p in premises for x in (p.result, *p.assumptions)]
+        built.extend([*claim.obligations, *[e for p in premises for e in p.obligations]])
+        given = [e for p in premises for e in (p.result, *p.assumptions)]
         return z3.Implies(z3.And(*given, *extra, *claim.assumptions), claim.result)
 
     def before(part: Callable[..., bool]) -> Outcome:
@@ -117,7 +117,7 @@ def kept(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     counted, recounted = run(count_ok, lambda: [t0, mq0.mb, x]), run(count_ok, lambda: [t1, mq1.mb, x])
     # how the count at x changes with the slots that subscribe to x: the counting lemmas
     # at the two counts (ground: x is a point)
-    pairs = counting.pair_facts([x for o in (counted, recounted) for x in (o.result, *o.assumptions)])
+    pairs = counting.pair_facts([e for o in (counted, recounted) for e in (o.result, *o.assumptions)])
     claims.append(kept_from(recounted, counted, extra=tuple(pairs)))
     if op == "destroy":
         claims.append(kept_from(run(registry_ok, lambda: [t1]), run(registry_ok, lambda: [t0])))
