@@ -23,6 +23,7 @@ from typing import Any
 import z3
 
 from .engine.display import TooLarge
+from .engine.effort import limit
 from .engine.terms import canonical, quantifier_free, subterms
 from .engine.values import Ty, fresh_name
 from .replay import concretize, describe, write_replay
@@ -112,9 +113,7 @@ class Result:
 
 
 def _solver(timeout_ms: int, ctx: z3.Context) -> z3.Solver:
-    s = z3.Solver(ctx=ctx)
-    s.set("timeout", timeout_ms)
-    return s
+    return limit(z3.Solver(ctx=ctx), timeout_ms)
 
 
 def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None) -> Result:
@@ -164,8 +163,10 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
         return Result(name, status, time.perf_counter() - start, satisfiable_unknown, timing=str(timing))
     reason = s.reason_unknown() if answer == z3.unknown else ""
     found = s.model() if answer == z3.sat else None  # before small_model's checks replace it
-    model = (small_model(s, goal.sizes, min(ms, 10000))
-             or fresh_small_model([*hypotheses, *lemmas, z3.Not(part)], goal.sizes, min(ms, 10000))
+    # A solver of its own first: Z3 5.4 has crashed (in check_assumptions) when asked again
+    # on the solver that had just left a counting goal's part unknown.
+    model = (fresh_small_model([*hypotheses, *lemmas, z3.Not(part)], goal.sizes, min(ms, 10000))
+             or small_model(s, goal.sizes, min(ms, 10000))
              or showable(found, goal.sizes))
     note = ""
     if model is not None and goal.replay is not None \
@@ -233,7 +234,7 @@ class EarlySearch:
         return self.model is not None
 
 
-EARLY_MS = 5000  # per bound of the early search
+EARLY_MS = 2000  # per bound of the early search
 
 
 def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.BoolRef],
@@ -257,7 +258,7 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
         for with_lemmas, incremental, params in tries:
             if incremental and not with_lemmas:
                 s = base  # the solver the hypotheses were checked on, as every part before
-                s.set("timeout", max(1, int(ms * share)))
+                limit(s, int(ms * share))
                 s.push()
             else:
                 s = _solver(max(1, int(ms * share)), part.ctx)
@@ -274,7 +275,7 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
                 s.pop()
             if answer == z3.unsat:
                 return answer, s
-    base.set("timeout", max(1, ms // len(TRIES)))  # where a small counterexample is looked for
+    limit(base, ms // len(TRIES))  # where a small counterexample is looked for
     base.push()
     base.add(z3.Not(part))
     return answer, base
@@ -382,7 +383,7 @@ def small_model(s: z3.Solver, sizes: list[z3.ArithRef], timeout_ms: int = 10000)
     often found where the unbounded query answered unknown. Asked of s after a push."""
     for bound in SMALL_BOUNDS if sizes else ():
         s.push()
-        s.set("timeout", timeout_ms)
+        limit(s, timeout_ms)
         s.add(*[_at_most(x, bound) for x in sizes])
         answer = s.check()
         model = s.model() if answer == z3.sat else None

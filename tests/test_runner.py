@@ -13,6 +13,7 @@ import z3
 
 from proofs import runner
 from proofs.engine.display import TooLarge
+from proofs.engine.effort import UNITS_PER_MS, limit
 from proofs.engine.values import BYTES, INT, flatten, fresh
 from proofs.obligation import (
     MAX_SHOWN,
@@ -229,4 +230,33 @@ def test_a_check_that_runs_past_its_limit_is_stopped_and_shows_where_it_was(
 
     result = runner.check_apart("demo.hangs.refines", never_built, 1.0)
     assert result.status == "timeout"
-    assert "no answer within 1 s" in result.detail and "in never_built" in result.detail
+    assert f"no answer within {runner.WALL:.0f} s" in result.detail and "in never_built" in result.detail
+
+
+
+def _doubling_question() -> z3.Solver:
+    """A question Z3 does not settle soon, in a context of its own (where Z3 counts steps):
+    no array doubles 30 times from 1 and stays under 5."""
+    ctx = z3.Context()
+    a, i = z3.Array("a", z3.IntSort(ctx), z3.IntSort(ctx)), z3.Int("i", ctx)
+    s = z3.Solver(ctx=ctx)
+    s.add(z3.ForAll([i], z3.Implies(z3.And(0 <= i, i < 30), a[i + 1] >= 2 * a[i] + 1)), a[0] == 1, a[30] < 5)
+    return s
+
+
+def test_a_limit_counts_solver_steps_so_the_same_question_stops_at_the_same_step() -> None:
+    """engine.effort: a limit of ms allows about ms * UNITS_PER_MS of Z3's steps, counted
+    afresh at each check, whatever the machine's load: asked twice, a question stops at
+    the same step."""
+    def steps(s: z3.Solver) -> int:
+        return int(s.statistics().get_key_value("rlimit count"))
+
+    first, again = [], []
+    for _ in range(2):
+        s = limit(_doubling_question(), 5)
+        assert s.check() == z3.unknown
+        first.append(steps(s))
+        assert s.check() == z3.unknown  # asked again, it gets as many steps again
+        again.append(steps(s) - first[-1])
+    assert first[0] == first[1] and again[0] == again[1]
+    assert all(5 * UNITS_PER_MS <= n <= 2 * 5 * UNITS_PER_MS for n in first + again)
