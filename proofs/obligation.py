@@ -261,7 +261,7 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
                 limit(s, int(ms * share))
                 s.push()
             else:
-                s = _solver(max(1, int(ms * share)), part.ctx)
+                s = limit(z3.Solver(ctx=part.ctx), int(ms * share), counted=params != INT_BLAST)
                 for key, value in params.items():
                     s.set(key, value)
                 s.add(*hypotheses)

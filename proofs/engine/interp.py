@@ -33,7 +33,6 @@ from spec.map import Map
 from spec.x86 import u8, u16, u32
 
 from . import counting
-from .effort import limit
 from .terms import canonical, quantifier_free, subterms, unspecified
 from .values import (
     BOOL,
@@ -140,7 +139,7 @@ class Pruner:
             # a question with a quantifier in it is settled quickly or not at all (in a
             # run of every obligation, none was proved impossible after 0.3 s)
             quick = all(quantifier_free(x) for x in asked)
-            limit(self.solver, PRUNE_TIMEOUT_MS if quick else PRUNE_QUANTIFIED_MS)
+            self.solver.set("timeout", PRUNE_TIMEOUT_MS if quick else PRUNE_QUANTIFIED_MS)
             self.answers[key] = (self.solver.check() == z3.unsat, asked)
             self.solver.pop()
         return self.answers[key][0]
