@@ -233,7 +233,6 @@ def test_a_check_that_runs_past_its_limit_is_stopped_and_shows_where_it_was(
     assert f"no answer within {runner.WALL:.0f} s" in result.detail and "in never_built" in result.detail
 
 
-
 def _doubling_question() -> z3.Solver:
     """A question Z3 does not settle soon, in a context of its own (where Z3 counts steps):
     no array doubles 30 times from 1 and stays under 5."""

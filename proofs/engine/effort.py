@@ -9,15 +9,17 @@ answer however busy the machine is: a proof that holds here holds in CI.
 
 Limits are still written in milliseconds, for the reader: a limit of `ms` allows
 `ms * UNITS_PER_MS` steps, about what a typical goal takes in `ms` on an idle machine of
-this kind (measured: 0.3 to 5.4 million steps a second, the VM layer's near 4). A wall-clock timeout
-stays far beyond it (`BACKSTOP` times), only for a solver that stops counting.
+this kind (measured: 0.3 to 5.4 million steps a second, the VM layer's near 4). A
+wall-clock timeout stays far beyond it (`BACKSTOP` times), only for a solver that stops
+counting.
 
 Z3's integer solver for bit-vectors (`smt.bv.solver` 2, the last way of asking a part)
 counts its steps at rates that differ from goal to goal far more (one VM goal's try went
-19 s without using its 9 million steps), so its tries keep a wall-clock limit. So do the engine's pruning questions (`interp.Pruner`), asked while a
-goal is built: counted in steps they made building the heaviest goals several times
-slower. An unknown answer there only keeps a branch, so a goal is sound either way, but
-on a loaded machine it may be built with a path more."""
+19 s without using its 9 million steps), so its tries keep a wall-clock limit. So do the
+engine's pruning questions (`interp.Pruner`), asked while a goal is built: counted in
+steps, they made building the heaviest goals several times slower. An unknown answer
+there only keeps a branch, so a goal is sound either way, but on a loaded machine it may
+be built with a path more."""
 
 from __future__ import annotations
 
