@@ -5,7 +5,8 @@ in 2 s on an idle machine is cut off when other proofs share its core, and the c
 on down another path, which may not end (vm.map_page.other_page_apart, proved in 25 s
 alone, was left unknown at 267 s in a loaded run). Z3's resource limit (`rlimit`) counts
 the solver's own steps instead, and Z3 is deterministic, so a question gets the same
-answer however busy the machine is: a proof that holds here holds in CI.
+answer however busy the machine is (but see the two exceptions below: a goal itself can
+still be built differently on a loaded machine).
 
 Limits are still written in milliseconds, for the reader: a limit of `ms` allows
 `ms * UNITS_PER_MS` steps, about what a typical goal takes in `ms` on an idle machine of
