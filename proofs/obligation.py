@@ -112,8 +112,9 @@ class Result:
         return self.status == "proved"
 
 
-def _solver(timeout_ms: int, ctx: z3.Context) -> z3.Solver:
-    return limit(z3.Solver(ctx=ctx), timeout_ms)
+def _solver(ms: int, ctx: z3.Context, counted: bool = True) -> z3.Solver:
+    """A solver in ctx, each check allowed about ms milliseconds (`engine.effort.limit`)."""
+    return limit(z3.Solver(ctx=ctx), ms, counted)
 
 
 def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | None = None) -> Result:
@@ -261,7 +262,7 @@ def _prove_part(hypotheses: list[z3.BoolRef], part: z3.BoolRef, lemmas: list[z3.
                 limit(s, int(ms * share))
                 s.push()
             else:
-                s = limit(z3.Solver(ctx=part.ctx), int(ms * share), counted=params != INT_BLAST)
+                s = _solver(int(ms * share), part.ctx, counted=params != INT_BLAST)
                 for key, value in params.items():
                     s.set(key, value)
                 s.add(*hypotheses)
