@@ -27,6 +27,7 @@ from proofs.obligation import (
     obligation,
     points_apart,
     showable,
+    small_model_confirmed,
 )
 from proofs.replay import concretize
 
@@ -146,6 +147,24 @@ def test_the_bounded_search_goes_on_to_the_next_bound_when_a_candidate_is_refuse
     assert model is not None and model.eval(x).as_long() == seen[1] and 1 <= seen[1] <= 4
     seen.clear()
     assert bounded_model(goal, 5000, confirm=lambda m: second_only(m) and False) is None
+    assert len(seen) == 3
+
+
+def test_the_small_size_search_goes_on_to_the_next_bound_when_a_candidate_is_refused() -> None:
+    n, x, i = z3.Int("n"), z3.Int("x"), z3.Int("i")
+    # a quantified fact, left to the solver (not bounded): x is above every index below n
+    facts = [n >= 1, z3.ForAll([i], z3.Implies(z3.And(0 <= i, i < n), i < x))]
+    seen: list[int] = []
+
+    def second_only(model: z3.ModelRef) -> bool:
+        seen.append(model.eval(n).as_long())
+        assert model.eval(x).as_long() >= seen[-1]  # a model of the quantified fact
+        return len(seen) == 2
+
+    model = small_model_confirmed(facts, [n], 5000, second_only)
+    assert model is not None and seen[0] <= 2 and 1 <= seen[1] <= 4
+    seen.clear()
+    assert small_model_confirmed(facts, [n], 5000, lambda m: second_only(m) and False) is None
     assert len(seen) == 3
 
 
