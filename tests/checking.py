@@ -33,7 +33,7 @@ def fails_on_the_impl(replay: subprocess.CompletedProcess[str]) -> None:
     refusing its case as one the obligation does not assume."""
     assert replay.returncode == 1, replay.stdout + replay.stderr
     assert "1 failed" in replay.stdout
-    assert "goal.InvalidCase:" not in replay.stdout, replay.stdout
+    assert "obligation.InvalidCase:" not in replay.stdout, replay.stdout
 
 
 def checked(name: str, build: Callable[[], Goal], seconds: float, replay_dir: Path | None = None) -> Result:

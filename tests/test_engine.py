@@ -18,7 +18,7 @@ import impl.message as impl_message
 import spec.message as spec_message
 from impl.message import MsgTable
 from proofs.engine.interp import Given, Unsupported, run
-from proofs.engine.terms import quantifier_free, subterms
+from proofs.engine.terms import subterms
 from proofs.engine.values import (
     BYTES,
     INT,
@@ -34,6 +34,7 @@ from proofs.engine.values import (
 )
 from proofs.layer import over
 from proofs.message import BITMAP, OPERATIONS, abstract, table_ok
+from proofs.obligation import quantifier_free
 from spec.map import Map
 from spec.message import Mailboxes
 from spec.x86 import u32

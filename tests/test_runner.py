@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,17 +16,20 @@ from proofs.engine.display import TooLarge
 from proofs.engine.effort import UNITS_PER_MS, limit
 from proofs.engine.values import BYTES, INT, flatten, fresh
 from proofs.obligation import (
+    MAX_SHOWN,
     REGISTRY,
     Goal,
     Shown,
+    bounded_model,
     check,
     conjuncts,
     instantiated,
     obligation,
     points_apart,
+    showable,
+    small_model_confirmed,
 )
 from proofs.replay import concretize
-from proofs.search import MAX_SHOWN, asked_apart, bounded_model, showable, small_model_confirmed
 
 
 def test_every_layer_module_registers_obligations_named_layer_operation_kind() -> None:
@@ -277,19 +278,3 @@ def test_a_limit_counts_solver_steps_so_the_same_question_stops_at_the_same_step
         again.append(steps(s) - first[-1])
     assert first[0] == first[1] and again[0] == again[1]
     assert all(100 * UNITS_PER_MS <= n <= 2 * 100 * UNITS_PER_MS for n in first + again)
-
-
-def test_an_ask_apart_answers_its_value_and_none_where_it_crashes_or_stays_silent() -> None:
-    def crash() -> int:
-        os.kill(os.getpid(), signal.SIGSEGV)  # as Z3 has crashed, asked again on a solver
-        return 1
-
-    def silent() -> int:
-        time.sleep(30)
-        return 2
-
-    assert asked_apart(lambda: {"x": 3}, 10) == {"x": 3}
-    assert asked_apart(crash, 10) is None
-    began = time.perf_counter()
-    assert asked_apart(silent, 0.5) is None
-    assert time.perf_counter() - began < 10  # killed, not waited for

@@ -39,8 +39,3 @@ def limit(s: z3.Solver, ms: int, counted: bool = True) -> z3.Solver:
         s.set("rlimit", ms * UNITS_PER_MS)
     s.set("timeout", ms * (BACKSTOP if counted else 1))
     return s
-
-
-def solver(ms: int, ctx: z3.Context, counted: bool = True) -> z3.Solver:
-    """A solver in ctx, each check allowed about ms milliseconds (`limit`)."""
-    return limit(z3.Solver(ctx=ctx), ms, counted)
