@@ -290,7 +290,7 @@ class EarlySearch:
         self.goal = goal
         self.hypotheses = hypotheses
         self.tried = False
-        self.asked: set[int] = set()  # the parts searched at small sizes (its point's, then its own)
+        self.asked: set[int] = set()  # the parts searched at small sizes, each once
         self.model: z3.ModelRef | None = None
 
     def __call__(self, part: z3.BoolRef) -> bool:
@@ -305,7 +305,8 @@ class EarlySearch:
         # that leaves its name in the hash table breaks the registry's invariant in a model
         # found so in 0.5 s, where every try of the part stayed unknown for 300 s and the
         # bounded instances below only gave cases the replay refutes.
-        self.model = small_model_confirmed([*self.hypotheses, z3.Not(part)], goal.sizes, EARLY_MS, confirm)
+        self.model = fresh_small_model([*self.hypotheses, z3.Not(part)], goal.sizes, EARLY_MS,
+                                       SMALL_BOUNDS[:3], confirm)
         if self.model is None and not self.tried:  # the whole goal's bounded instances, once
             self.tried = True
             self.model = bounded_model(goal, EARLY_MS, confirm=confirm)
@@ -472,25 +473,15 @@ def small_model(s: z3.Solver, sizes: list[z3.ArithRef], timeout_ms: int = 10000)
 
 
 def fresh_small_model(assertions: list[z3.BoolRef], sizes: list[z3.ArithRef],
-                      timeout_ms: int = 10000) -> z3.ModelRef | None:
+                      timeout_ms: int = 10000, bounds: tuple[int, ...] = SMALL_BOUNDS,
+                      confirm: Callable[[z3.ModelRef], bool] = lambda _: True) -> z3.ModelRef | None:
     """`small_model`, each bound asked of a solver of its own, without a push: there Z3
     keeps the preprocessing a push leaves out, and the parts proved before, among the
     assertions, guide it (map_page's refinement with a planted bug: unknown at 60 s per
-    bound after a push on the solver that found the counterexample, 0.5 s so)."""
-    for bound in SMALL_BOUNDS if sizes and assertions else ():
-        s = _solver(timeout_ms, assertions[0].ctx)
-        s.add(*assertions, *[_at_most(x, bound) for x in sizes])
-        if s.check() == z3.sat:
-            return s.model()
-    return None
-
-
-def small_model_confirmed(assertions: list[z3.BoolRef], sizes: list[z3.ArithRef], timeout_ms: int,
-                          confirm: Callable[[z3.ModelRef], bool]) -> z3.ModelRef | None:
-    """The first model of the assertions, each of the first bounds asked of a solver of its
-    own as in `fresh_small_model`, that confirm accepts: one bound's answer, unsat or
-    refuted, says nothing of the next."""
-    for bound in SMALL_BOUNDS[:3] if sizes and assertions else ():
+    bound after a push on the solver that found the counterexample, 0.5 s so). The first
+    model that confirm accepts: one bound's answer, unsat or refuted, says nothing of the
+    next."""
+    for bound in bounds if sizes and assertions else ():
         s = _solver(timeout_ms, assertions[0].ctx)
         s.add(*assertions, *[_at_most(x, bound) for x in sizes])
         if s.check() == z3.sat and confirm(s.model()):

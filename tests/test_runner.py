@@ -18,16 +18,17 @@ from proofs.engine.values import BYTES, INT, flatten, fresh
 from proofs.obligation import (
     MAX_SHOWN,
     REGISTRY,
+    SMALL_BOUNDS,
     Goal,
     Shown,
     bounded_model,
     check,
     conjuncts,
+    fresh_small_model,
     instantiated,
     obligation,
     points_apart,
     showable,
-    small_model_confirmed,
 )
 from proofs.replay import concretize
 
@@ -161,10 +162,10 @@ def test_the_small_size_search_goes_on_to_the_next_bound_when_a_candidate_is_ref
         assert model.eval(x).as_long() >= seen[-1]  # a model of the quantified fact
         return len(seen) == 2
 
-    model = small_model_confirmed(facts, [n], 5000, second_only)
+    model = fresh_small_model(facts, [n], 5000, SMALL_BOUNDS[:3], second_only)
     assert model is not None and seen[0] <= 2 and 1 <= seen[1] <= 4
     seen.clear()
-    assert small_model_confirmed(facts, [n], 5000, lambda m: second_only(m) and False) is None
+    assert fresh_small_model(facts, [n], 5000, SMALL_BOUNDS[:3], lambda m: second_only(m) and False) is None
     assert len(seen) == 3
 
 
