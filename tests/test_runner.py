@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -279,3 +282,20 @@ def test_a_limit_counts_solver_steps_so_the_same_question_stops_at_the_same_step
         again.append(steps(s) - first[-1])
     assert first[0] == first[1] and again[0] == again[1]
     assert all(100 * UNITS_PER_MS <= n <= 2 * 100 * UNITS_PER_MS for n in first + again)
+
+
+def _hash_under(seed: str) -> str:
+    return subprocess.run([sys.executable, "-c", "print(hash('certipub'))"], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONHASHSEED": seed}, check=True).stdout.strip()
+
+
+def test_the_proofs_run_under_one_hash_seed_and_the_test_workers_too() -> None:
+    """`python -m proofs` runs itself again under `HASH_SEED` (the order its checks make
+    terms in follows the seed), and pytest's workers run under it (`tests/conftest.py`)."""
+    unseeded = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    out = subprocess.run([sys.executable, "-m", "proofs", "--layer", "lemmas", "-j", "1"],
+                         capture_output=True, text=True, env=unseeded)
+    assert out.returncode == 0 and f"hash seed {runner.HASH_SEED}\n" in out.stdout, out.stdout + out.stderr
+    assert _hash_under(runner.HASH_SEED) != _hash_under("1")
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        assert str(hash("certipub")) == _hash_under(runner.HASH_SEED)
