@@ -30,8 +30,7 @@ from .stack import STACK
 
 INFRASTRUCTURE = {"runner", "obligation", "replay", "layer", "harness", "stack", "engine", "__main__"}
 TIMEOUT_S = 300.0  # per obligation, unless --timeout says otherwise
-# The hash seed every run is made under (`proofs/__main__.py` says why), and the tests'
-# worker processes too (`tests/conftest.py`)
+# The hash seed every run is made under (`proofs/__main__.py` says why)
 HASH_SEED = "0"
 
 
