@@ -105,7 +105,7 @@ def counts_in(terms: list[z3.ExprRef]) -> list[z3.ExprRef]:
         if z3.is_quantifier(e):
             continue  # a binder's (a lambda's too) counts may not be ground
         if z3.is_app(e):
-            if e.decl().eq(COUNT):
+            if e.decl().name() == COUNT.name() and e.num_args() == 3:  # in any context
                 found[e.get_id()] = e
             todo.extend(e.children())
     return list(found.values())
@@ -134,3 +134,11 @@ def defined(p: z3.ArrayRef, lo: z3.ArithRef, hi: z3.ArithRef) -> z3.BoolRef:
     """The definition's equation at (p, lo, hi)."""
     return z3.If(hi <= lo, count(p, lo, hi) == 0,
                  count(p, lo, hi) == count(p, lo, hi - 1) + z3.If(z3.Select(p, hi - 1), 1, 0))
+
+
+def exact(c: z3.ArithRef, n: int) -> z3.BoolRef:
+    """Count c is what it counts, where its range is at most n long: the definition
+    unfolded n times, for a search for small counterexamples (a proof never uses it)."""
+    p, lo, hi = c.children()
+    members = [z3.If(z3.And(lo + k < hi, z3.Select(p, lo + k)), 1, 0) for k in range(n)]
+    return z3.Implies(z3.And(lo <= hi, hi - lo <= n), c == z3.Sum(members))

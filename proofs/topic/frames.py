@@ -222,7 +222,8 @@ class Run:
                        zip(GHOSTS.get(self.op, ()), self.ghosts, strict=True)})
         return Goal(hyps, z3.And(*self.given_obligations, *self.out.obligations, conclusion), inputs,
                     replay=replay, replay_module=self.impl.__name__, replay_extra={"op": self.op},
-                    sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max],
+                    # each slot's pages too: a small case then shows every frame it holds
+                    sizes=[t0.ntopic, t0.nsub, mq0.mb.msg_max, t0.s_npages.leaves[0]],
                     admissible=lambda v: in_case(self.op, v["t"], v["mq"], v["c"], v),
                     example=boot_example(self.op))
 

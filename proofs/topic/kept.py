@@ -127,10 +127,11 @@ def kept(op: str, impl: types.ModuleType = impl_topic) -> Goal:
         claims += [same_leaf(a, b) for name in REGISTRY_FIELDS
                    for a, b in zip(flatten(types_of[name], getattr(t0, name)),
                                    flatten(types_of[name], getattr(t1, name)), strict=True)]
-    goal = r.goal(z3.And(*built, *claims), [], replay_kept)
+    # x is any topic id: the invariant counts at every id of the table
+    goal = r.goal(z3.And(*built, *claims), [0 <= x, x < t0.ntopic], replay_kept)
     return dataclasses.replace(
         goal, inputs={**goal.inputs, "x": Shown(INT, x)}, example={**goal.example, "x": 0},
-        admissible=lambda v: in_case(op, v["t"], v["mq"], v["c"], v))
+        sizes=[*goal.sizes, x], admissible=lambda v: in_case(op, v["t"], v["mq"], v["c"], v))
 
 
 # subscribe's is not registered yet: its frames' claims (a new slot's frames owned and
@@ -149,6 +150,8 @@ def replay_kept(impl: types.ModuleType | None, op: str, t: TopicTable, mq: SpecM
         raise InvalidCase("a slot and its queue disagree, a slot's frames are not its pid's, or the "
                           "frames handed out next are not free")
     x = kw["x"]
+    if not 0 <= x < t.ntopic:
+        raise InvalidCase("x is no topic id of the table")
     states = copy.deepcopy((t, mq, c))
     was = {part.__name__: part(*states) for part in PARTS}
     was_apart, was_counted, was_registry = frames_apart(t), count_ok(t, mq.mb, x), registry_ok(t)
