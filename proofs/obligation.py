@@ -202,23 +202,28 @@ def _small_counterexample(goal: Goal, s: z3.Solver, assertions: list[z3.BoolRef]
     if model is None and found is None and (values := _small_case_apart(s, goal, ms)) is not None:
         return values, ""
     model = model or showable(found, goal.sizes)
-    note = ""
-    if model is not None and goal.replay is not None \
-            and not confirmed(goal, model):
+    if model is not None and goal.replay is not None and not confirmed(goal, model):
         # what the model shows passes its replay (a map's key, an array's entry the goal
         # read, not shown): a model of the bounded instances whose replay fails is clearer
-        replayed = bounded_model(goal, ms, confirm=lambda m: confirmed(goal, m))
-        if replayed is not None:
-            model, note = replayed, BOUNDED_NOTE
+        bounded = _bounded_case(goal, ms, part)
+        if bounded is not None:
+            return written_down(goal, bounded), BOUNDED_NOTE
     if model is None:
-        # the bounded instances of the part not proved, then of the whole conclusion, whose
-        # other parts a bounded model may break only where it breaks a hypothesis unbounded
-        # (unsubscribe's invariant with a planted count left as it was: every model of the
-        # whole refused by its replay, a model of the part at once)
-        model = bounded_model(goal, ms, confirm=lambda m: confirmed(goal, m), claim=part) \
-            or bounded_model(goal, ms, confirm=lambda m: confirmed(goal, m))
-        note = BOUNDED_NOTE
-    return (written_down(goal, model) if model is not None else None), note
+        model = _bounded_case(goal, ms, part)
+        return (written_down(goal, model) if model is not None else None), BOUNDED_NOTE
+    return written_down(goal, model), ""
+
+
+def _bounded_case(goal: Goal, ms: int, part: z3.BoolRef) -> z3.ModelRef | None:
+    """A model of the bounded instances whose replay fails: of the part not proved first,
+    then of the whole conclusion. A bounded model of the whole may break another part only
+    where it breaks a hypothesis unbounded, and its replay refuses it (unsubscribe's
+    invariant with a planted count left as it was: every model of the whole refused, a
+    model of the part at once)."""
+    def confirm(m: z3.ModelRef) -> bool:
+        return confirmed(goal, m)
+
+    return bounded_model(goal, ms, confirm=confirm, claim=part) or bounded_model(goal, ms, confirm=confirm)
 
 
 def _small_case_apart(s: z3.Solver, goal: Goal, ms: int) -> dict[str, Any] | None:

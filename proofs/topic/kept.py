@@ -131,7 +131,7 @@ def kept(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     goal = r.goal(z3.And(*built, *claims), [0 <= x, x < t0.ntopic], replay_kept)
     return dataclasses.replace(
         goal, inputs={**goal.inputs, "x": Shown(INT, x)}, example={**goal.example, "x": 0},
-        sizes=[*goal.sizes, x], admissible=lambda v: in_case(op, v["t"], v["mq"], v["c"], v))
+        admissible=lambda v: in_case(op, v["t"], v["mq"], v["c"], v) and 0 <= v["x"] < v["t"].ntopic)
 
 
 # subscribe's is not registered yet: its frames' claims (a new slot's frames owned and
