@@ -43,7 +43,7 @@ from ..message import abstract as abstract_mailboxes
 from ..message import table_ok as queues_ok
 from ..obligation import Goal, InvalidCase, Shown, obligation
 from . import delivery, frames, kept, privilege, quota, refines, subscriptions  # noqa: F401 - their obligations are the layer's
-from .abstraction import abstract_over, mailboxes_ok, queues_kept, slots_ok
+from .abstraction import abstract_over, mailboxes_ok, queues_kept
 from .registry import TOPIC_TABLE, errno_of, hashes_ok, registry_ok, table_size
 
 # -- abstraction and invariant (executable) --------------------------------------------------
@@ -68,9 +68,9 @@ def table_ok(t: TopicTable, mq: MsgTable, c: ContainerTable) -> bool:
     """The representation invariant of the topic layer over the layers below."""
     used = [s for s in range(t.nsub) if t.s_used[s]]
     queue_frames = [t.s_frames[s][i] for s in used for i in range(t.s_npages[s])]
+    # queues_ok first: abstracting the queues reads them; queues_kept begins with slots_ok
     return (1 <= t.ntopic and 0 <= t.nsub and t.qlen_max == mq.qlen_max and 1 <= t.page_size
-            and queues_ok(mq) and slots_ok(t, abstract_mailboxes(mq))  # first: abstracting reads its queues
-            and queues_kept(t, abstract_mailboxes(mq))
+            and queues_ok(mq) and queues_kept(t, abstract_mailboxes(mq))
             and registry_ok(t) and hashes_ok(t)
             and all(subscription_ok(t, mq, c, s) for s in used)
             and len(set(queue_frames)) == len(queue_frames))
