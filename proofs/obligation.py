@@ -509,30 +509,27 @@ def fresh_small_model(assertions: list[z3.BoolRef], sizes: list[z3.ArithRef],
 MAX_SHOWN = 1 << 12
 
 
-def showable(model: z3.ModelRef | None, sizes: list[z3.ArithRef]) -> z3.ModelRef | None:
+def largest_size(model: z3.ModelRef, sizes: list[z3.ExprRef]) -> int:
+    """The largest magnitude of the goal's int and word sizes in the model (an array's
+    elements are shown capped, so arrays do not count)."""
+    def magnitude(x: z3.ExprRef) -> int:
+        v = model.eval(x, model_completion=True)
+        return abs(v.as_long()) if z3.is_int_value(v) or z3.is_bv_value(v) else 0
+    return max((magnitude(x) for x in sizes if not z3.is_array(x)), default=0)
+
+
+def showable(model: z3.ModelRef | None, sizes: list[z3.ExprRef]) -> z3.ModelRef | None:
     """The model, if every size in it is small enough to print and replay: a model with a
     queue of a billion slots would take all memory to write down."""
-    if model is None:
-        return None
-    for x in (x for x in sizes if not z3.is_array(x)):  # an array's elements are shown capped
-        v = model.eval(x, model_completion=True)
-        n = v.as_long() if z3.is_int_value(v) or z3.is_bv_value(v) else 0
-        if abs(n) > MAX_SHOWN:
-            return None
-    return model
+    return model if model is not None and largest_size(model, sizes) <= MAX_SHOWN else None
 
 
 def readable(model: z3.ModelRef | None, goal: Goal) -> z3.ModelRef | None:
     """The model, if every size in it is one of the small sizes a reader takes in at a
     glance and its replay fails on the executable code (the goal's replay is the judge of a
     counterexample, whichever solver found it)."""
-    if model is None or goal.replay is None:
+    if model is None or goal.replay is None or largest_size(model, goal.sizes) > SMALL_BOUNDS[-2]:
         return None
-    for x in (x for x in goal.sizes if not z3.is_array(x)):
-        v = model.eval(x, model_completion=True)
-        n = v.as_long() if z3.is_int_value(v) or z3.is_bv_value(v) else 0
-        if abs(n) > SMALL_BOUNDS[-2]:
-            return None
     return model if confirmed(goal, model) else None
 
 
