@@ -1062,8 +1062,15 @@ def unmaps(cs: Containers, pt: PTPool, pid: Word, va: Word) -> bool:
 
 
 def freed(cs: Containers, pt: PTPool, pid: Word, va: Word) -> Containers:
-    """The containers once the frame of pid's page at va is given back."""
-    return container_free(cs, int(pid), int(pte_at(pt, place(pid, va >> 12)) >> 12) - FIRST_FRAME)[1]
+    """The containers once the frame of pid's page at va is given back (the PTE read as
+    unmap_page reads it, by pid and va: `unmaps` has the key's round trip)."""
+    return container_free(cs, int(pid), int(get_ptbl_entry_by_va(pt, pid, va) >> 12) - FIRST_FRAME)[1]
+
+
+def pte_by_key(pt: PTPool, pid: Word, va: Word) -> bool:
+    """pid's PTE for va reads the same by pid and va as by the page's key (where the key
+    round-trips, as `unmaps` has it)."""
+    return get_ptbl_entry_by_va(pt, pid, va) == pte_at(pt, place(pid, va >> 12))
 
 
 def unmapped_byte(pt: PTPool, pid: Word, va: Word, x: Word, cleared: bool = True) -> int:
@@ -1441,6 +1448,7 @@ def unmap_invariant(impl: types.ModuleType = impl_vm, cleared: bool = True) -> G
     pid, va = z3.BitVec("pid", 32), z3.BitVec("va", 32)
     s.given(unmaps, s.cs, s.pt, pid, va)
     s.given(reads_unmapped, s.cs, s.pt, s.after, pid, va, cleared, *s.points())
+    s.step(pte_by_key, s.pt, pid, va)
     cs_after = s.given(freed, s.cs, s.pt, pid, va)
     return s.goal(cs_after, replay_unmap_invariant, {"pid": pid, "va": va}, {"cleared": cleared})
 
@@ -1777,16 +1785,23 @@ def new_pte_read(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word,
     return get_ptbl_entry_by_va(after, pid, va) == mapped_pte(pt, pid, va, writable, choices)
 
 
-def owned_entries_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
-                       choices: list[int], f: int, table: bool) -> bool:
-    """An owned frame, a page table if `table` and a page if not: the entries its back
-    pointer names as they were."""
-    if f not in cs.owner or pt.is_ptbl[f] != table:
+def owned_pde_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                   choices: list[int], f: int) -> bool:
+    """An owned frame: the PDE its back pointer names as it was."""
+    if f not in cs.owner:
         return True
     owner, back = u32(cs.owner[f]), pt.back_va[f]
-    pde_kept = get_pdir_entry(after, owner, PDX(back)) == get_pdir_entry(pt, owner, PDX(back))
-    pte_kept = get_ptbl_entry_by_va(after, owner, back) == get_ptbl_entry_by_va(pt, owner, back)
-    return pde_kept and (table or pte_kept)
+    return get_pdir_entry(after, owner, PDX(back)) == get_pdir_entry(pt, owner, PDX(back))
+
+
+def owned_pte_kept(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va: Word, writable: bool,
+                   choices: list[int], f: int) -> bool:
+    """An owned user page: the PTE its back pointer names as it was (its PDE kept, a step
+    before: the PTE is then read at the same address)."""
+    if f not in cs.owner or pt.is_ptbl[f]:
+        return True
+    owner, back = u32(cs.owner[f]), pt.back_va[f]
+    return get_ptbl_entry_by_va(after, owner, back) == get_ptbl_entry_by_va(pt, owner, back)
 
 
 def owned_notes_kept(cs: Containers, pt: PTPool, cs_after: Containers, after: PTPool, pid: Word, va: Word,
@@ -1993,8 +2008,8 @@ def map_invariant(impl: types.ModuleType = impl_vm, noted: bool = True) -> Goal:
     s.given(owned_pte_unwritten, *op, s.f)
     s.given(other_pte_unwritten, *op, s.k)
     s.given(kernel_byte_kept, *op, s.a)
-    s.step(owned_entries_kept, *op, s.f, True)
-    s.step(owned_entries_kept, *op, s.f, False)
+    s.step(owned_pde_kept, *op, s.f)
+    s.step(owned_pte_kept, *op, s.f)
     s.step(new_entries_name_frames, s.pt, pid, va, writable, choices)
     s.step(owned_notes_kept, s.cs, s.pt, cs_after, s.after, pid, va, choices, s.f)
     for kind in range(3):
