@@ -176,14 +176,18 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     # one asked of the solver that found it, which has learned what it takes: a fresh solver
     # can search for minutes where that one answers at once (a planted drop-newest in the
     # message layer: 190 s without a model, 0.1 s so).
+    # Every way is asked briefly before any at length, as a part's tries are: a planted
+    # destroy that spares the last slot had its bounded case in 3 s, after 115 s of small-
+    # model searches that found none.
     note = ""
     model = readable(found, goal)
     values = written_down(goal, model) if model is not None else None
-    if values is None and found is not None:
-        values = _small_case_apart(s, goal, min(ms, 10000))
-    if values is None:
-        values, note = _small_counterexample(goal, s, [*hypotheses, *lemmas, z3.Not(part)],
-                                             found, min(ms, 10000), part)
+    for search_ms in (EARLY_MS, min(ms, 10000)):
+        if values is None and found is not None:
+            values = _small_case_apart(s, goal, search_ms)
+        if values is None:
+            values, note = _small_counterexample(goal, s, [*hypotheses, *lemmas, z3.Not(part)],
+                                                 found, search_ms, part, settle=search_ms != EARLY_MS)
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}", timing=timing.last())
@@ -191,16 +195,22 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
 
 
 def _small_counterexample(goal: Goal, s: z3.Solver, assertions: list[z3.BoolRef],
-                          found: z3.ModelRef | None, ms: int,
-                          part: z3.BoolRef) -> tuple[dict[str, Any] | None, str]:
+                          found: z3.ModelRef | None, ms: int, part: z3.BoolRef,
+                          settle: bool = True) -> tuple[dict[str, Any] | None, str]:
     """A counterexample's values, as small as can be found, and a note on how it was found;
-    the part of the conclusion it breaks is the one not proved."""
+    the part of the conclusion it breaks is the one not proved. Unless `settle`, only a small
+    case whose replay fails: the model found, not small, is kept for a search at length."""
     # A solver of its own first: Z3 5.4 has crashed (in check_assumptions) when asked again
     # on the solver that had just left a counting goal's part unknown, and run past its limit
     # there for minutes; where that solver found one, it has been asked already.
     model = fresh_small_model(assertions, goal.sizes, ms)
     if model is None and found is None and (values := _small_case_apart(s, goal, ms)) is not None:
         return values, ""
+    if not settle:
+        if model is not None and (goal.replay is None or confirmed(goal, model)):
+            return written_down(goal, model), ""
+        bounded = _bounded_case(goal, ms, part) if goal.replay is not None else None
+        return (written_down(goal, bounded), BOUNDED_NOTE) if bounded is not None else (None, "")
     model = model or showable(found, goal.sizes)
     if model is not None and goal.replay is not None and not confirmed(goal, model):
         # what the model shows passes its replay (a map's key, an array's entry the goal
