@@ -17,7 +17,7 @@ import z3
 import impl.message as impl_message
 import spec.message as spec_message
 from impl.message import MsgTable
-from proofs.engine.interp import Given, Unsupported, run
+from proofs.engine.interp import Given, Pruner, Unsupported, run
 from proofs.engine.terms import subterms
 from proofs.engine.values import (
     BYTES,
@@ -362,17 +362,35 @@ def test_a_branch_the_assumptions_rule_out_is_not_explored() -> None:
     assert s.check() == z3.unsat
 
 
-def test_each_pruning_question_is_asked_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_pruning_question_is_answered_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every path replays the branches of the one before; the pruner answers each
     (branch, path so far) once: 2 questions at the first branch, 2 at the second on each
-    side of the first, where asking on every path would take 16."""
-    asked = []
+    side of the first, where asking on every path would take 16. The solver is asked only
+    those that no model found before answers."""
+    answered, asked = [], []
+    possible = Pruner.possible
+    monkeypatch.setattr(Pruner, "possible", lambda self, q: answered.append(1) or possible(self, q))
     check = z3.Solver.check
     monkeypatch.setattr(z3.Solver, "check", lambda self, *a: asked.append(1) or check(self, *a))
     x, y = z3.Int("x"), z3.Int("y")
     out = run(two_branches, lambda: [x, y], assume=[x + y > -100])
     assert out.paths == 4
-    assert len(asked) == 6
+    assert len(answered) == 6
+    assert 2 <= len(asked) < len(answered)
+
+
+def test_runs_over_the_same_assumptions_share_the_pruners_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second run over the same givens asks no question the first answered, and gets
+    the same paths; a run over other givens asks its own."""
+    x, y = z3.Int("x"), z3.Int("y")
+    first = run(two_branches, lambda: [x, y], assume=[x + y > -200])
+    answered = []
+    possible = Pruner.possible
+    monkeypatch.setattr(Pruner, "possible", lambda self, q: answered.append(1) or possible(self, q))
+    again = run(two_branches, lambda: [x, y], assume=[x + y > -200])
+    assert (again.paths, answered) == (first.paths, [])
+    other = run(two_branches, lambda: [x, y], assume=[x > 20])
+    assert other.paths == 2 and len(answered) > 0
 
 
 # -- each loops: a walk over a table that changes entry i alone at step i ----------------------

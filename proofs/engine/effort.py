@@ -16,11 +16,10 @@ counting.
 
 Z3's integer solver for bit-vectors (`smt.bv.solver` 2, the last way of asking a part)
 counts its steps at rates that differ from goal to goal far more (one VM goal's try went
-19 s without using its 9 million steps), so its tries keep a wall-clock limit. So do the
-engine's pruning questions (`interp.Pruner`), asked while a goal is built: counted in
-steps, they made building the heaviest goals several times slower. An unknown answer
-there only keeps a branch, so a goal is sound either way, but on a loaded machine it may
-be built with a path more."""
+19 s without using its 9 million steps), so its tries keep a wall-clock limit. The
+engine's pruning questions (`interp.Pruner`), asked while a goal is built, are counted
+too, so a goal is built the same however loaded the machine is (an unknown answer there
+keeps a branch: sound, but another term for the solver)."""
 
 from __future__ import annotations
 
