@@ -224,16 +224,17 @@ def _small_counterexample(goal: Goal, s: z3.Solver, assertions: list[z3.BoolRef]
     return written_down(goal, model), ""
 
 
-def _bounded_case(goal: Goal, ms: int, part: z3.BoolRef) -> z3.ModelRef | None:
+def _bounded_case(goal: Goal, ms: int, part: z3.BoolRef, whole: bool = True) -> z3.ModelRef | None:
     """A model of the bounded instances whose replay fails: of the part not proved first,
-    then of the whole conclusion. A bounded model of the whole may break another part only
-    where it breaks a hypothesis unbounded, and its replay refuses it (unsubscribe's
-    invariant with a planted count left as it was: every model of the whole refused, a
-    model of the part at once)."""
+    then (if `whole`) of the whole conclusion. A bounded model of the whole may break
+    another part only where it breaks a hypothesis unbounded, and its replay refuses it
+    (unsubscribe's invariant with a planted count left as it was: every model of the whole
+    refused, a model of the part at once)."""
     def confirm(m: z3.ModelRef) -> bool:
         return confirmed(goal, m)
 
-    return bounded_model(goal, ms, confirm=confirm, claim=part) or bounded_model(goal, ms, confirm=confirm)
+    return (bounded_model(goal, ms, confirm=confirm, claim=part)
+            or (bounded_model(goal, ms, confirm=confirm) if whole else None))
 
 
 def _small_case_apart(s: z3.Solver, goal: Goal, ms: int) -> dict[str, Any] | None:
@@ -335,10 +336,8 @@ class EarlySearch:
         # tries, where every bounded model of the whole goal was refuted by its replay, and a
         # model of the part's was found in 0.3 s), and the whole goal's, once.
         if self.model is None:
-            self.model = bounded_model(goal, EARLY_MS, confirm=confirm, claim=part)
-        if self.model is None and not self.tried:
+            self.model = _bounded_case(goal, EARLY_MS, part, whole=not self.tried)
             self.tried = True
-            self.model = bounded_model(goal, EARLY_MS, confirm=confirm)
         return self.model is not None
 
 
