@@ -182,12 +182,12 @@ def check(name: str, goal: Goal, timeout_s: float = 120.0, replay_dir: Path | No
     note = ""
     model = readable(found, goal)
     values = written_down(goal, model) if model is not None else None
-    for search_ms in (EARLY_MS, min(ms, 10000)):
+    for search_ms, settle in ((EARLY_MS, False), (min(ms, 10000), True)):
         if values is None and found is not None:
             values = _small_case_apart(s, goal, search_ms)
         if values is None:
             values, note = _small_counterexample(goal, s, [*hypotheses, *lemmas, z3.Not(part)],
-                                                 found, search_ms, part, settle=search_ms != EARLY_MS)
+                                                 found, search_ms, part, settle)
     seconds = time.perf_counter() - start
     if values is None:
         return Result(name, "unknown", seconds, f"solver: {reason}", timing=timing.last())
