@@ -197,3 +197,41 @@ def test_maps_over_nested_prefixes_share_one_inverse_and_stay_consistent() -> No
             s.add(z3.Or(at_small.result != read(owners(t, 9, upto), *key),
                         at_large.result != read(owners(t, 9, upto + 1), *key)))
             assert s.check() == z3.unsat, (upto, key)
+
+
+def used_slots(t: Slots) -> Map[int, int]:
+    """The used slots' values, keyed by the slots themselves."""
+    return Map({s: t.value[s] for s in range(t.n) if t.used[s]})
+
+
+def how_many_used(t: Slots) -> int:
+    return len(used_slots(t))
+
+
+def every_slot_used(t: Slots) -> bool:
+    return all(t.used[s] for s in range(t.n))
+
+
+def test_a_map_keyed_by_its_own_slots_counts_them_as_a_set_of_the_range() -> None:
+    """len of {s: ... for s in range(n) if ...} is the native count, and is n exactly when
+    every slot is kept, for every n: what the counting lemmas give a count of a range."""
+    leaves = flatten(SLOTS, fresh(SLOTS, "t"))
+    t = unflatten(SLOTS, leaves)
+    count = run(how_many_used, lambda: [unflatten(SLOTS, leaves)])
+    every = run(every_slot_used, lambda: [unflatten(SLOTS, leaves)])
+    assert count.assumptions, "a count of a range's slots is pinned"
+    for claim in (z3.And(count.result == t.n, z3.Not(every.result)),
+                  z3.And(count.result < t.n, every.result)):
+        s = z3.Solver()
+        s.set("timeout", 20000)
+        s.add(t.n >= 0, *count.assumptions, *every.assumptions, claim)
+        assert s.check() == z3.unsat, claim
+    rng = random.Random(2)
+    for _ in range(CASES // 2):
+        native = random_slots(rng, unique=False)
+        want = how_many_used(native)
+        for claim, answer in ((count.result == want, z3.sat), (count.result != want, z3.unsat)):
+            s = z3.Solver()
+            s.set("timeout", 20000)
+            s.add(*_lift(native), *count.assumptions, claim)
+            assert s.check() == answer, (native, want, claim)

@@ -998,11 +998,14 @@ class Interp:
         key = self._pure(lambda: self.eval(g.key, inner))
         value = self._pure(lambda: self.eval(g.value, inner))
         key_ty = TupT(tuple(ty_of_value(x) for x in key)) if isinstance(key, tuple) else ty_of_value(key)
+        bounds = self.ranges.get(k.get_id())
         if flatten(key_ty, key)[0].eq(k):  # keyed by its variable (a map's own keys)
             ty = MapT(ty_of_value(value), key=key_ty)
-            present = z3.Lambda([k], z3.And(in_domain, *conds))
-            return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)])
-        bounds = self.ranges.get(k.get_id())
+            member = z3.And(in_domain, *conds)
+            present = z3.Lambda([k], member)
+            # over a range, its keys are the slots it keeps: counted as they are
+            return SMap(ty, present, [z3.Lambda([k], x) for x in flatten(ty.value, value)],
+                        source=None if bounds is None else (k, member, k, *bounds[1:]))
         return self.keyed_comprehension(k, z3.And(in_domain, *conds), key_ty, key, value,
                                         None if bounds is None else bounds[1:])
 
