@@ -63,6 +63,14 @@ def _lift(t: Slots) -> list[z3.BoolRef]:
     return claims
 
 
+def solved(*assertions: z3.BoolRef) -> z3.CheckSatResult:
+    """What Z3 answers of the assertions together, within 20 s."""
+    s = z3.Solver()
+    s.set("timeout", 20000)
+    s.add(*assertions)
+    return s.check()
+
+
 def random_slots(rng: random.Random, unique: bool) -> Slots:
     n = rng.randrange(0, 6)
     keys = [(rng.randrange(3), rng.randrange(3)) for _ in range(n)]
@@ -129,10 +137,7 @@ def test_a_count_of_keys_is_the_native_count_and_nothing_else() -> None:
             want = on_topic(by_key(t), topic)
             given = [*_lift(t), unique.result, *built.assumptions, *count.assumptions, q == topic]
             for claim, answer in ((count.result == want, z3.sat), (count.result != want, z3.unsat)):
-                s = z3.Solver()
-                s.set("timeout", 20000)
-                s.add(*given, claim)
-                assert s.check() == answer, (t, topic, want, claim)
+                assert solved(*given, claim) == answer, (t, topic, want, claim)
 
 
 def test_a_map_of_a_maps_items_equals_native_maps() -> None:
@@ -222,16 +227,10 @@ def test_a_map_keyed_by_its_own_slots_counts_them_as_a_set_of_the_range() -> Non
     assert count.assumptions, "a count of a range's slots is pinned"
     for claim in (z3.And(count.result == t.n, z3.Not(every.result)),
                   z3.And(count.result < t.n, every.result)):
-        s = z3.Solver()
-        s.set("timeout", 20000)
-        s.add(t.n >= 0, *count.assumptions, *every.assumptions, claim)
-        assert s.check() == z3.unsat, claim
+        assert solved(t.n >= 0, *count.assumptions, *every.assumptions, claim) == z3.unsat, claim
     rng = random.Random(2)
     for _ in range(CASES // 2):
         native = random_slots(rng, unique=False)
         want = how_many_used(native)
         for claim, answer in ((count.result == want, z3.sat), (count.result != want, z3.unsat)):
-            s = z3.Solver()
-            s.set("timeout", 20000)
-            s.add(*_lift(native), *count.assumptions, claim)
-            assert s.check() == answer, (native, want, claim)
+            assert solved(*_lift(native), *count.assumptions, claim) == answer, (native, want, claim)
