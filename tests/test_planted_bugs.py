@@ -32,6 +32,7 @@ from proofs.topic.frames import unchanged_on_error as frames_unchanged_on_error
 from proofs.topic.kept import KEPT, kept
 from proofs.topic.privilege import RULES, refused
 from proofs.topic.refines import OPERATIONS as REGISTRY_REFINES
+from proofs.topic.refines import create_unchanged_on_error
 from proofs.topic.refines import refines as registry_refines
 from proofs.topic.registry import REGISTRY_OPS, registry_goal
 from proofs.topic.subscriptions import OPERATIONS as SUBSCRIPTION_OPS
@@ -251,6 +252,10 @@ TOPIC_BUGS: dict[str, tuple[str, list[Edit]]] = {
         "    if ht_find(t, name) >= 0:\n        return E_TOPIC_EXISTS, 0\n",
         "    if ht_find(t, name) >= 0:\n        return E_TOPIC_EXISTS, 0\n"
         "    if is_system_name(name) and not privileged:\n        return E_PERM, 0\n")]),
+    # the name's hash remembered in descriptor 0 before the table is found full
+    "create_writes_before_it_finds_no_free_id": ("topic.create.unchanged_on_error", [(
+        "    tid = lowest_free_topic(t)\n    if tid == t.ntopic:\n",
+        "    tid = lowest_free_topic(t)\n    t.t_hash[0] = name_hash(name)\n    if tid == t.ntopic:\n")]),
     "lookup_answers_the_slot_not_the_id": ("topic.lookup.refines", [
         ("    return E_SUCC, t.ht[slot]\n", "    return E_SUCC, slot\n")]),
     # the newest message dropped where a queue is full: the fan-out skips full queues
@@ -301,6 +306,7 @@ TOPIC_BUILDERS: dict[str, Callable[[Any], Goal]] = {
     **{f"topic.{op}.unchanged_on_error": (lambda impl, op=op: frames_unchanged_on_error(op, impl))
        for op in FRAMES_OPS},
     "topic.receive.unchanged_on_error": lambda impl: proofs_topic.unchanged_on_error("receive", impl),
+    "topic.create.unchanged_on_error": create_unchanged_on_error,
     **{f"topic.registry_{op}.{kind}": (lambda impl, key=(op, kind): registry_goal(key, impl))
        for op, kind in REGISTRY_OPS},
     **{f"topic.{op}.privilege": (lambda impl, op=op: refused(op, impl)) for op in RULES},

@@ -31,7 +31,7 @@ import z3
 import impl.topic as impl_topic
 import spec.topic as spec_topic
 from impl.topic import TopicTable, name_hash
-from spec.abi import Config
+from spec.abi import E_SUCC, Config
 from spec.topic import Topics
 
 from ..engine.interp import Given, run
@@ -92,35 +92,70 @@ OPERATIONS = {
 }
 
 
+@dataclass
+class Ran:
+    """topic_<op> run over a table with the registry's invariant, the name's hash bound to
+    h and the probe taken by its contracts: the table before and after, the arguments,
+    the run, the case it assumes and the inputs a counterexample shows."""
+
+    op: str
+    impl: types.ModuleType
+    t0: TopicTable
+    t1: TopicTable
+    args: list[Any]
+    out: Any
+    hyps: list[z3.BoolRef]
+    inputs: dict[str, Shown]
+
+    @classmethod
+    def of(cls, op: str, impl: types.ModuleType) -> Ran:
+        rop = OPERATIONS[op]
+        leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
+        args = [fresh(ty, name) for name, ty in rop.args]
+        name, h = args[-1], z3.Int("h")
+        t0 = unflatten(TOPIC_TABLE, leaves)
+        given = run(lookup_case, lambda: [t0, name, h])
+        with over(impl, {"name_hash": Given(h), "ht_lookup": ByContract(impl.ht_lookup, INT, PROBE)}):
+            out = run(getattr(impl, f"topic_{op}"), lambda: [unflatten(TOPIC_TABLE, leaves), *args])
+        hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0),
+                *[wellformed(ty, a) for (_, ty), a in zip(rop.args, args, strict=True)], *out.assumptions]
+        inputs = {"t": Shown(TOPIC_TABLE, t0, table_size(t0)),
+                  **{n: Shown(ty, a) for (n, ty), a in zip(rop.args, args, strict=True)}, "h": Shown(INT, h)}
+        return cls(op, impl, t0, out.args[0], args, out, hyps, inputs)
+
+    def kept(self, fields: tuple[str, ...]) -> list[z3.BoolRef]:
+        """Every field but these is as it was."""
+        return [same_leaf(a, b) for field, ty in TOPIC_TABLE.fields if field not in fields
+                for a, b in zip(flatten(ty, getattr(self.t0, field)), flatten(ty, getattr(self.t1, field)),
+                                strict=True)]
+
+    def goal(self, hyps: list[z3.BoolRef], conclusion: z3.BoolRef, replay: Callable[..., None]) -> Goal:
+        return Goal([*self.hyps, *hyps], z3.And(*self.out.obligations, conclusion), self.inputs,
+                    replay=replay, replay_module=self.impl.__name__, replay_extra={"op": self.op},
+                    sizes=[self.t0.ntopic, self.t0.name_max], admissible=admissible, example=example(self.op))
+
+
 def refines(op: str, impl: types.ModuleType = impl_topic) -> Goal:
     """topic_<op> answers the spec's <op>, the live topics after it are the spec's, and it
     writes only the fields it may."""
-    rop = OPERATIONS[op]
-    leaves = flatten(TOPIC_TABLE, fresh(TOPIC_TABLE, "t"))
-    args = [fresh(ty, name) for name, ty in rop.args]
-    name, h = args[-1], z3.Int("h")
-    t0 = unflatten(TOPIC_TABLE, leaves)
-    given = run(lookup_case, lambda: [t0, name, h])
-    with over(impl, {"name_hash": Given(h), "ht_lookup": ByContract(impl.ht_lookup, INT, PROBE)}):
-        out = run(getattr(impl, f"topic_{op}"), lambda: [unflatten(TOPIC_TABLE, leaves), *args])
-    t1 = out.args[0]
-    view = run(registry_view, lambda: [t0])
-    want = run(rop.spec, lambda: [view.result, *args])
+    r = Ran.of(op, impl)
+    view = run(registry_view, lambda: [r.t0])
+    want = run(OPERATIONS[op].spec, lambda: [view.result, *r.args])
     want_results, want_after = want.result
-    live = run(abstract_topics, lambda: [t1])
-    kept = [same_leaf(a, b) for field, ty in TOPIC_TABLE.fields if field not in rop.writes
-            for a, b in zip(flatten(ty, getattr(t0, field)), flatten(ty, getattr(t1, field)), strict=True)]
-    conclusion = z3.And(*out.obligations, *live.obligations, *want.obligations,
-                        equal_results(tuple(out.result), tuple(want_results)),
-                        equal(ty_of_value(live.result), live.result, want_after.topics), *kept)
-    hyps = [given.result, *given.assumptions, wellformed(TOPIC_TABLE, t0),
-            *[wellformed(ty, a) for (_, ty), a in zip(rop.args, args, strict=True)],
-            *out.assumptions, *view.assumptions, *want.assumptions, *live.assumptions]
-    inputs = {"t": Shown(TOPIC_TABLE, t0, table_size(t0)),
-              **{n: Shown(ty, a) for (n, ty), a in zip(rop.args, args, strict=True)}, "h": Shown(INT, h)}
-    return Goal(hyps, conclusion, inputs, replay=replay_refines, replay_module=impl.__name__,
-                replay_extra={"op": op}, sizes=[t0.ntopic, t0.name_max], admissible=admissible,
-                example=example(op))
+    live = run(abstract_topics, lambda: [r.t1])
+    conclusion = z3.And(*live.obligations, *want.obligations,
+                        equal_results(tuple(r.out.result), tuple(want_results)),
+                        equal(ty_of_value(live.result), live.result, want_after.topics),
+                        *r.kept(OPERATIONS[op].writes))
+    return r.goal([*view.assumptions, *want.assumptions, *live.assumptions], conclusion, replay_refines)
+
+
+@obligation("topic.create.unchanged_on_error")
+def create_unchanged_on_error(impl: types.ModuleType = impl_topic) -> Goal:
+    """A create that fails writes no field of the table: not the registry (no slot taken,
+    no tombstone reused), not a descriptor."""
+    r = Ran.of("create", impl)
+    return r.goal([], z3.Implies(r.out.result[0] != E_SUCC, z3.And(*r.kept(()))), replay_unchanged_on_error)
 
 
 for _op in OPERATIONS:
@@ -163,3 +198,16 @@ def replay_refines(impl: types.ModuleType | None, op: str, t: TopicTable, h: int
     assert got_topics == want_after.topics, f"after {op}: {got_topics}, the spec's {want_after.topics}"
     wrote = [f for f in vars(t) if f not in rop.writes and getattr(t, f) != getattr(before, f)]
     assert not wrote, f"{op} wrote {wrote}"
+
+
+def replay_unchanged_on_error(impl: types.ModuleType | None, op: str, t: TopicTable, h: int,
+                              **kw: Any) -> None:
+    """The case natively: a failed create leaves the table as it was."""
+    module = impl or impl_topic
+    args = [kw[n] for n, _ in OPERATIONS[op].args]
+    if not lookup_case(t, args[-1], h):
+        raise InvalidCase("the table is not a registry, or its hashes are not the case's")
+    before = copy.deepcopy(t)
+    with over(module, {"name_hash": Given(h)}):
+        err, _ = getattr(module, f"topic_{op}")(t, *args)
+    assert err == E_SUCC or t == before, f"{op} failed with {err} and changed the table"
