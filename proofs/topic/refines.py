@@ -1,5 +1,6 @@
 """The topic operations that reach the registry and the descriptors alone, proved to
-refine the spec's: lookup and create.
+refine the spec's: lookup and create; and a create that fails writes nothing
+(`topic.create.unchanged_on_error`, in the same case as its refinement).
 
 `topic.<op>.refines`: for every table that has the registry's invariant, every name and
 every hash h that the table's cached hashes agree with (the live topic of that name, if
