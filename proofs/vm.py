@@ -1790,6 +1790,8 @@ def other_pte_unwritten(cs: Containers, pt: PTPool, after: PTPool, pid: Word, va
                         choices: list[int], k: Word) -> bool:
     """Any other key of the pool's pids, not under a new page table, whose page table is
     present: map_page does not write its PTE."""
+    # `other_pte_present`'s test, written out: the goals that assume this claim are proved
+    # with its terms as they are (through that call, refines_on_success took minutes more)
     if not other_key(pt, pid, va, k) or page_pde(pt, k) & PTE_P == 0:
         return True
     return unwritten(pt, pid, va, choices, page_entry_addr(pt, k))
